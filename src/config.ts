@@ -1,0 +1,67 @@
+// Hub settings, read from the Worker's environment ([vars] in wrangler.toml). Every setting is
+// documented in README.md "Settings". A setting that does not parse is a deployment bug: throw.
+import { EventCatalog, parseProprietaryEvents } from "./events/catalog";
+
+export interface HubConfig {
+  /** Lease granted when the subscriber asks for none (§2.1). */
+  leaseDefaultSeconds: number;
+  /** Longest lease the hub grants; longer requests are capped. */
+  leaseMaxSeconds: number;
+  /** An endpoint nobody connects to within this time expires. */
+  endpointConnectSeconds: number;
+  /** A topic with no subscribers and no activity for this long is deleted. */
+  topicIdleSeconds: number;
+  /** How many events the per-topic event log keeps. */
+  eventLogLimit: number;
+  /** Largest request body accepted (413 above it). */
+  maxBodyBytes: number;
+  /** Reverse-domain proprietary events the hub accepts besides the standard catalog. */
+  proprietaryEvents: string[];
+  /** Public origin override (e.g. behind a TLS proxy); otherwise the request's origin is used. */
+  publicUrl?: string;
+}
+
+/** The environment the Worker and the Topic object receive. */
+export interface Env {
+  TOPIC: DurableObjectNamespace<import("./topic").Topic>;
+  HUB_LEASE_DEFAULT_SECONDS?: string;
+  HUB_LEASE_MAX_SECONDS?: string;
+  ENDPOINT_CONNECT_SECONDS?: string;
+  TOPIC_IDLE_SECONDS?: string;
+  EVENT_LOG_LIMIT?: string;
+  MAX_BODY_BYTES?: string;
+  PROPRIETARY_EVENTS?: string;
+  PUBLIC_URL?: string;
+}
+
+function positiveInt(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`setting ${name}="${raw}" must be a positive integer`);
+  return n;
+}
+
+export function readConfig(env: Env): HubConfig {
+  const leaseDefaultSeconds = positiveInt("HUB_LEASE_DEFAULT_SECONDS", env.HUB_LEASE_DEFAULT_SECONDS, 3600);
+  const leaseMaxSeconds = positiveInt("HUB_LEASE_MAX_SECONDS", env.HUB_LEASE_MAX_SECONDS, 86400);
+  return {
+    leaseDefaultSeconds: Math.min(leaseDefaultSeconds, leaseMaxSeconds),
+    leaseMaxSeconds,
+    endpointConnectSeconds: positiveInt("ENDPOINT_CONNECT_SECONDS", env.ENDPOINT_CONNECT_SECONDS, 60),
+    topicIdleSeconds: positiveInt("TOPIC_IDLE_SECONDS", env.TOPIC_IDLE_SECONDS, 86400),
+    eventLogLimit: positiveInt("EVENT_LOG_LIMIT", env.EVENT_LOG_LIMIT, 1000),
+    maxBodyBytes: positiveInt("MAX_BODY_BYTES", env.MAX_BODY_BYTES, 1_048_576),
+    proprietaryEvents: parseProprietaryEvents(env.PROPRIETARY_EVENTS),
+    publicUrl: env.PUBLIC_URL?.trim() ? env.PUBLIC_URL.trim().replace(/\/+$/, "") : undefined,
+  };
+}
+
+/** Config and catalog are derived from env once per isolate, not once per request. */
+let cached: { env: Env; config: HubConfig; catalog: EventCatalog } | undefined;
+export function hubSettings(env: Env): { config: HubConfig; catalog: EventCatalog } {
+  if (cached?.env !== env) {
+    const config = readConfig(env);
+    cached = { env, config, catalog: new EventCatalog(config.proprietaryEvents) };
+  }
+  return cached;
+}

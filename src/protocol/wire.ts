@@ -1,0 +1,103 @@
+// Every JSON shape that crosses the wire (HTTP bodies and WebSocket frames), in one place.
+// FHIRcast 3.0.0 §2.4 (frames), §2.5/§2.6 (notifications), §2.9 (current context). Pure module.
+import { z } from "zod";
+
+/** One entry of an event's `context` array: `{key, resource|reference|<datatype>|data}` (§2.3). */
+export const ContextEntry = z.looseObject({ key: z.string() });
+export type ContextEntry = z.infer<typeof ContextEntry> & Record<string, unknown>;
+
+/** The `event` member of a notification or publish request (§2.5). */
+export interface EventBody {
+  "hub.topic": string;
+  "hub.event": string;
+  context: ContextEntry[];
+  /** Content sharing version (§7); the hub sets it on distributed opens and updates. */
+  "context.versionId"?: string;
+  "context.priorVersionId"?: string;
+  [extra: string]: unknown;
+}
+
+/** A notification as distributed by the hub and as POSTed by a subscriber (§2.5, §2.6). */
+export interface Notification {
+  timestamp: string;
+  id: string;
+  event: EventBody;
+}
+
+/** The envelope of a publish request, checked before the catalog looks at the context (§2.6). */
+export const PublishEnvelope = z.object({
+  timestamp: z.string().min(1, "timestamp must be a non-empty string").max(64),
+  id: z.string().min(1, "id must be a non-empty string").max(256),
+  event: z.looseObject({
+    "hub.topic": z.string().min(1, "event.hub.topic must be a non-empty string").max(512),
+    "hub.event": z.string().min(1, "event.hub.event must be a non-empty string").max(256),
+    context: z.array(z.unknown(), "event.context must be an array"),
+    "context.versionId": z.string().max(256).optional(),
+    versionId: z.string().max(256).optional(),
+  }),
+});
+
+/** Subscription confirmation frame (§2.4): all four fields required, events as a comma string. */
+export interface Confirmation {
+  "hub.mode": "subscribe";
+  "hub.topic": string;
+  "hub.events": string;
+  "hub.lease_seconds": number;
+}
+
+/** Subscription denial frame (§2.6). */
+export interface Denial {
+  "hub.mode": "denied";
+  "hub.topic": string;
+  "hub.events": string;
+  "hub.reason"?: string;
+}
+
+/** Event acknowledgement from a subscriber (§2.5): `status` may be a number, a string, or absent. */
+export const Ack = z.object({
+  id: z.string().min(1),
+  status: z.union([z.number(), z.string()]).optional(),
+});
+export type Ack = z.infer<typeof Ack>;
+
+/** GET current context (§2.9). The empty form is `{"context.type": "", "context": []}`. */
+export interface CurrentContext {
+  "context.type": string;
+  "context.versionId"?: string;
+  context: ContextEntry[];
+}
+
+/** `.well-known/fhircast-configuration` (§2.7). */
+export interface WellKnown {
+  eventsSupported: string[];
+  websocketSupport: true;
+  fhircastVersion: "3.0.0";
+  fhirVersion: "R4";
+  getCurrentSupport: boolean;
+  capabilities: { supportsGetCurrentContext: boolean; supportsNonCurrentContextUpdates: boolean };
+}
+
+/** The 202 body of subscribe and unsubscribe (§2.3, §2.7). */
+export interface SubscriptionResponse {
+  "hub.channel.endpoint": string;
+}
+
+/** A FHIR OperationOutcome, the body of every JSON API error (docs/decisions.md). */
+export interface OperationOutcome {
+  resourceType: "OperationOutcome";
+  issue: { severity: "error" | "warning"; code: string; diagnostics: string; details?: unknown }[];
+}
+
+/**
+ * A domain result crossing the Worker/DO boundary. RPC keeps only `name` and `message` of thrown
+ * errors, so refusals travel as values and only bugs throw.
+ */
+export type Result<T> = { ok: true; value: T } | { ok: false; status: number; code: string; detail: string };
+
+export const ok = <T>(value: T): Result<T> => ({ ok: true, value });
+export const fail = (status: number, code: string, detail: string): Result<never> => ({
+  ok: false,
+  status,
+  code,
+  detail,
+});

@@ -1,0 +1,405 @@
+// The Topic Durable Object: one per hub.topic. It owns the topic's subscriptions and their WebSockets,
+// the open contexts (multi-tab, §8), versions and content (§7), the event log and every deadline.
+// Order per topic comes from the object's input gates: each request runs its storage writes in one
+// synchronous transaction, then sends; the output gate holds frames until the write is durable.
+import { DurableObject } from "cloudflare:workers";
+import { hubSettings, type Env, type HubConfig } from "./config";
+import { endpointUrl, hashSecret, newSecret, parseEndpoint } from "./endpoint";
+import type { EventCatalog } from "./events/catalog";
+import type { PublishRequest } from "./protocol/publish";
+import type { SubscribeRequest } from "./protocol/subscription";
+import {
+  type Confirmation,
+  type ContextEntry,
+  type CurrentContext,
+  type Denial,
+  fail,
+  type Notification,
+  ok,
+  type Result,
+} from "./protocol/wire";
+import { hasSchema, migrate } from "./topic/schema";
+import { CLOSE, closeSocket, sendFrame, type SocketAttachment, SocketIndex } from "./topic/sockets";
+import { type SubscriptionRow, TopicStore } from "./topic/store";
+import { applyUpdate } from "./topic/content";
+import { log } from "./log";
+
+/** Most open contexts a topic keeps (multi-tab); the least recently opened is dropped beyond it. */
+export const MAX_OPEN_CONTEXTS = 100;
+
+const EMPTY_CONTEXT: CurrentContext = { "context.type": "", context: [] };
+
+export class Topic extends DurableObject<Env> {
+  private readonly store: TopicStore;
+  private readonly sockets: SocketIndex;
+  private readonly config: HubConfig;
+  private readonly catalog: EventCatalog;
+  /** Whether this object has storage yet; reads on unknown topics must not create any. */
+  private ready: boolean;
+  /** The alarm time this instance last set; undefined when unknown (fresh instance, alarm just ran). */
+  private alarmAt: number | undefined;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ({ config: this.config, catalog: this.catalog } = hubSettings(env));
+    this.store = new TopicStore(ctx.storage.sql);
+    this.sockets = new SocketIndex(ctx);
+    this.ready = hasSchema(ctx.storage.sql);
+    if (this.ready) {
+      migrate(ctx.storage);
+      this.reconcileSockets();
+    }
+  }
+
+  /**
+   * After a restart of the runtime, subscriptions may be marked connected whose sockets died with the
+   * process (no close event is ever delivered for them). A dropped socket ends its subscription.
+   */
+  private reconcileSockets(): void {
+    const live = new Set(this.sockets.subscriptionIds());
+    const dead = this.store.connectedSubscriptionIds().filter((id) => !live.has(id));
+    if (dead.length === 0) return;
+    this.ctx.storage.transactionSync(() => dead.forEach((id) => this.store.deleteSubscription(id)));
+    log("subscriptions.reaped", { count: dead.length });
+  }
+
+  private ensureSchema(topic: string): void {
+    if (this.ready) return;
+    migrate(this.ctx.storage);
+    const now = Date.now();
+    this.store.setMeta("topic", topic);
+    this.store.setMeta("last_activity", String(now));
+    this.store.setDeadline("idle", "", now + this.config.topicIdleSeconds * 1000);
+    this.ready = true;
+    this.scheduleAlarm();
+  }
+
+  private topicName(): string {
+    return this.store.getMeta("topic") ?? "";
+  }
+
+  private touch(now: number): void {
+    this.store.setMeta("last_activity", String(now));
+  }
+
+  /** Points the object's single alarm at the earliest deadline. */
+  private scheduleAlarm(): void {
+    const next = this.store.nextDeadline();
+    if (next === this.alarmAt) return;
+    this.alarmAt = next;
+    if (next === undefined) void this.ctx.storage.deleteAlarm();
+    else void this.ctx.storage.setAlarm(next);
+  }
+
+  // ---- subscribe / unsubscribe (§2.4, §2.5, §2.7) ------------------------------------------------
+
+  /**
+   * Creates a subscription, or re-subscribes an existing one when `req.endpoint` is given (§2.5):
+   * its events and lease are replaced and, if its socket is open, a new confirmation is sent followed
+   * by the current context for newly added events.
+   */
+  async subscribe(req: SubscribeRequest & { origin: string; clientId?: string }): Promise<Result<{ endpoint: string }>> {
+    const now = Date.now();
+    if (req.endpoint) {
+      const ep = parseEndpoint(req.endpoint);
+      const hash = ep ? await hashSecret(ep.secret) : undefined;
+      const row = this.ready && hash ? this.store.subscriptionByHash(hash) : undefined;
+      if (!row) return fail(404, "not-found", "hub.channel.endpoint does not name an active subscription of this topic");
+      return this.resubscribe(row, req, now);
+    }
+    const secret = newSecret();
+    const hash = await hashSecret(secret);
+    this.ensureSchema(req.topic);
+    const id = crypto.randomUUID();
+    this.ctx.storage.transactionSync(() => {
+      this.store.insertSubscription({
+        id,
+        secret_hash: hash,
+        events: req.events.join(","),
+        name: req.name ?? null,
+        client_id: req.clientId ?? null,
+        lease_seconds: req.leaseSeconds,
+        created_at: now,
+        connected_at: null,
+        expires_at: null,
+      });
+      this.store.setDeadline("connect", id, now + this.config.endpointConnectSeconds * 1000);
+      this.touch(now);
+    });
+    this.scheduleAlarm();
+    log("subscribe", { sub: id, events: req.events.length });
+    return ok({ endpoint: endpointUrl(req.origin, this.ctx.id.toString(), secret) });
+  }
+
+  private resubscribe(row: SubscriptionRow, req: SubscribeRequest, now: number): Result<{ endpoint: string }> {
+    const connected = row.connected_at !== null;
+    const expiresAt = connected ? now + req.leaseSeconds * 1000 : null;
+    const name = req.name ?? row.name;
+    this.ctx.storage.transactionSync(() => {
+      this.store.updateSubscription(row.id, req.events.join(","), name, req.leaseSeconds, expiresAt);
+      if (expiresAt !== null) this.store.setDeadline("lease", row.id, expiresAt);
+      this.touch(now);
+    });
+    this.scheduleAlarm();
+    const ws = this.sockets.get(row.id);
+    if (ws) {
+      const before = new Set(row.events.split(","));
+      this.sockets.update({ sub: row.id, events: req.events, ...(name ? { name } : {}) });
+      sendFrame(ws, JSON.stringify(this.confirmation(req.events, req.leaseSeconds)));
+      for (const frame of this.replayFrames(new Set(req.events.filter((e) => !before.has(e))))) sendFrame(ws, frame);
+    }
+    log("resubscribe", { sub: row.id, events: req.events.length });
+    return ok({ endpoint: req.endpoint! });
+  }
+
+  /** Cancels a subscription (§2.7): denial frame on its socket, close 1000, endpoint never reused. */
+  async unsubscribe(endpoint: string): Promise<Result<{ endpoint: string }>> {
+    const ep = parseEndpoint(endpoint);
+    const hash = ep ? await hashSecret(ep.secret) : undefined;
+    const row = this.ready && hash ? this.store.subscriptionByHash(hash) : undefined;
+    if (!row) return fail(404, "not-found", "hub.channel.endpoint does not name an active subscription of this topic");
+    this.endSubscription(row, "unsubscribed");
+    log("unsubscribe", { sub: row.id });
+    return ok({ endpoint });
+  }
+
+  /** Removes a subscription; if its socket is open, sends the denial and closes it with 1000. */
+  private endSubscription(row: SubscriptionRow, reason: string): void {
+    const now = Date.now();
+    this.ctx.storage.transactionSync(() => {
+      this.store.deleteSubscription(row.id);
+      this.touch(now);
+    });
+    this.scheduleAlarm();
+    const ws = this.sockets.get(row.id);
+    this.sockets.forget(row.id);
+    if (ws) {
+      sendFrame(ws, JSON.stringify(this.denial(row.events, reason)));
+      closeSocket(ws, CLOSE.normal, reason);
+    }
+  }
+
+  private confirmation(events: string[], leaseSeconds: number): Confirmation {
+    return {
+      "hub.mode": "subscribe",
+      "hub.topic": this.topicName(),
+      "hub.events": events.join(","),
+      "hub.lease_seconds": leaseSeconds,
+    };
+  }
+
+  private denial(events: string, reason: string): Denial {
+    return { "hub.mode": "denied", "hub.topic": this.topicName(), "hub.events": events, "hub.reason": reason };
+  }
+
+  // ---- WebSocket connect (§2.4) --------------------------------------------------------------
+
+  /** The upgrade of `/ws/{id}/{secret}`: confirmation, then the replay of current context. */
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("this endpoint takes a WebSocket upgrade", { status: 426, headers: { Upgrade: "websocket" } });
+    }
+    const ep = parseEndpoint(new URL(request.url).pathname);
+    const hash = ep ? await hashSecret(ep.secret) : undefined;
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    const row = this.ready && hash ? this.store.subscriptionByHash(hash) : undefined;
+    const now = Date.now();
+
+    let refusal: string | undefined;
+    if (!row) refusal = "unknown or expired endpoint";
+    else if (row.connected_at !== null) refusal = "endpoint already connected; subscribe again for a new endpoint";
+    if (refusal || !row) {
+      server.accept();
+      sendFrame(server, JSON.stringify(this.denial(row?.events ?? "", refusal!)));
+      closeSocket(server, CLOSE.policy, refusal!);
+      log("connect.denied", { reason: refusal });
+      return new Response(null, { status: 101, webSocket: client });
+    }
+
+    const events = row.events.split(",");
+    const expiresAt = now + row.lease_seconds * 1000;
+    this.ctx.storage.transactionSync(() => {
+      this.store.markConnected(row.id, now, expiresAt);
+      this.store.deleteDeadline("connect", row.id);
+      this.store.setDeadline("lease", row.id, expiresAt);
+      this.touch(now);
+    });
+    this.scheduleAlarm();
+    const att: SocketAttachment = { sub: row.id, events, ...(row.name ? { name: row.name } : {}) };
+    this.sockets.accept(server, att);
+    sendFrame(server, JSON.stringify(this.confirmation(events, row.lease_seconds)));
+    for (const frame of this.replayFrames(new Set(events))) sendFrame(server, frame);
+    log("connect", { sub: row.id });
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /**
+   * The current-context replay (§2.4): for each anchor type, the most recent open that has not been
+   * closed, if its event is in `events`; in original order, with original id and timestamp and the
+   * anchor's current versionId.
+   */
+  private replayFrames(events: Set<string>): string[] {
+    if (events.size === 0 || !this.ready) return [];
+    const latestPerType = new Map<string, { event: Notification; version: string; seq: number }>();
+    for (const row of this.store.contexts()) {
+      latestPerType.set(row.anchor_type, { event: JSON.parse(row.open_event) as Notification, version: row.version_id, seq: row.opened_seq });
+    }
+    return [...latestPerType.values()]
+      .sort((a, b) => a.seq - b.seq)
+      .filter((c) => events.has(c.event.event["hub.event"]))
+      .map((c) => JSON.stringify(withVersion(c.event, c.version)));
+  }
+
+  // ---- publish (§2.6, §7, §8) --------------------------------------------------------------
+
+  /**
+   * Accepts a validated event: applies it to the topic's state and logs it in one transaction, then
+   * sends it to every subscriber of that event (the requester included, when subscribed).
+   */
+  async publish(req: PublishRequest): Promise<Result<{ seq: number }>> {
+    this.ensureSchema(req.notification.event["hub.topic"]);
+    const now = Date.now();
+    let out: Notification = req.notification;
+    const applied = this.ctx.storage.transactionSync((): Result<number> => {
+      switch (req.role) {
+        case "open": {
+          const versionId = crypto.randomUUID();
+          out = withVersion(req.notification, versionId);
+          const seq = this.store.appendEvent(out, now, this.config.eventLogLimit);
+          this.store.upsertContext(req.anchor!, req.anchorType!, req.notification, versionId, seq);
+          this.store.setCurrentAnchor(req.anchor);
+          const dropped = this.store.trimContexts(MAX_OPEN_CONTEXTS);
+          if (dropped.length > 0) log("contexts.trimmed", { count: dropped.length });
+          return ok(seq);
+        }
+        case "close": {
+          const wasOpen = this.store.deleteContext(req.anchor!);
+          if (this.store.currentAnchor() === req.anchor) this.store.setCurrentAnchor(undefined);
+          // A close of something not open is broadcast anyway (idempotent for subscribers), and logged.
+          if (!wasOpen) log("close.not-open", { event: req.eventName });
+          return ok(this.store.appendEvent(out, now, this.config.eventLogLimit));
+        }
+        case "home": {
+          this.store.setCurrentAnchor(undefined);
+          return ok(this.store.appendEvent(out, now, this.config.eventLogLimit));
+        }
+        case "update": {
+          const result = applyUpdate(this.store, req);
+          if (!result.ok) return result;
+          out = result.value;
+          return ok(this.store.appendEvent(out, now, this.config.eventLogLimit));
+        }
+        default:
+          return ok(this.store.appendEvent(out, now, this.config.eventLogLimit));
+      }
+    });
+    if (!applied.ok) {
+      log("publish.rejected", { event: req.eventName, status: applied.status });
+      return applied;
+    }
+    const delivered = this.sockets.broadcast(req.eventName, JSON.stringify(out));
+    log("publish", { event: req.eventName, seq: applied.value, delivered });
+    return ok({ seq: applied.value });
+  }
+
+  // ---- current context (§2.9) ----------------------------------------------------------------
+
+  /** The current context: the most recent open's context exactly as opened, plus its content Bundle. */
+  async currentContext(): Promise<CurrentContext> {
+    if (!this.ready) return EMPTY_CONTEXT;
+    const anchor = this.store.currentAnchor();
+    const row = anchor ? this.store.context(anchor) : undefined;
+    if (!row) return EMPTY_CONTEXT;
+    const open = JSON.parse(row.open_event) as Notification;
+    const content: ContextEntry = { key: "content", resource: this.store.contentBundle(row.anchor, row.version_id) };
+    return { "context.type": row.anchor_type, "context.versionId": row.version_id, context: [...open.event.context, content] };
+  }
+
+  // ---- WebSocket events (hibernation API) --------------------------------------------------------
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    // Acknowledgements ({id, status}) are the only frame subscribers send (§2.5); anything else is
+    // ignored, never thrown on (OHIF, for one, sends {"hub.channel.endpoint": …} after connecting).
+    void ws;
+    void message;
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    this.dropSocket(ws, code);
+    void reason;
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.dropSocket(ws, 1006);
+  }
+
+  /** A socket that closed ends its subscription (requirements §3.6, A39). */
+  private dropSocket(ws: WebSocket, code: number): void {
+    const att = this.sockets.attachment(ws);
+    if (!att || !this.ready) return;
+    this.sockets.forget(att.sub);
+    if (this.store.subscription(att.sub)) {
+      this.ctx.storage.transactionSync(() => {
+        this.store.deleteSubscription(att.sub);
+        this.touch(Date.now());
+      });
+      this.scheduleAlarm();
+      log("disconnect", { sub: att.sub, code });
+    }
+    // Reciprocate the close; 1005/1006/1015 must not be sent in a close frame.
+    if (code !== 1005 && code !== 1006 && code !== 1015) closeSocket(ws, code, "");
+  }
+
+  // ---- deadlines -----------------------------------------------------------------------------
+
+  /** Runs every due deadline. Alarms are at-least-once: each handler is idempotent. */
+  override async alarm(): Promise<void> {
+    this.alarmAt = undefined; // the alarm that fired is consumed
+    if (!this.ready) return;
+    const now = Date.now();
+    for (const d of this.store.dueDeadlines(now)) {
+      if (d.kind === "connect") {
+        const row = this.store.subscription(d.ref);
+        if (row && row.connected_at === null) {
+          this.store.deleteSubscription(d.ref);
+          log("endpoint.expired", { sub: d.ref });
+        }
+        this.store.deleteDeadline("connect", d.ref);
+      } else if (d.kind === "lease") {
+        const row = this.store.subscription(d.ref);
+        if (row && row.expires_at !== null && row.expires_at <= now) {
+          this.endSubscription(row, "subscription expired");
+          log("lease.expired", { sub: d.ref });
+        } else if (!row) {
+          this.store.deleteDeadline("lease", d.ref);
+        }
+      } else if (d.kind === "idle") {
+        if (this.deleteIfIdle(now)) return;
+      }
+    }
+    this.scheduleAlarm();
+  }
+
+  /** Deletes the topic's storage when it has no subscribers and no activity for the idle time. */
+  private deleteIfIdle(now: number): boolean {
+    const idleMs = this.config.topicIdleSeconds * 1000;
+    const last = Math.max(Number(this.store.getMeta("last_activity") ?? 0), this.store.lastEventAt());
+    if (this.store.subscriptionCount() === 0 && this.sockets.subscriptionIds().length === 0 && last + idleMs <= now) {
+      void this.ctx.storage.deleteAlarm();
+      void this.ctx.storage.deleteAll();
+      this.ready = false;
+      this.alarmAt = undefined;
+      log("topic.deleted", {});
+      return true;
+    }
+    // Subscribed: look again a full idle period from now; otherwise when the quiet period ends.
+    const due = this.store.subscriptionCount() > 0 ? now + idleMs : Math.max(last + idleMs, now + 1000);
+    this.store.setDeadline("idle", "", due);
+    return false;
+  }
+}
+
+/** The event as distributed: the hub's versionId at event level (requirements A3). */
+function withVersion(n: Notification, versionId: string): Notification {
+  return { ...n, event: { ...n.event, "context.versionId": versionId } };
+}

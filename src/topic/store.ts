@@ -1,0 +1,180 @@
+// Typed access to the topic object's SQLite tables (schema in ./schema.ts, docs/storage.md).
+// Every method is synchronous: callers group writes with transactionSync and never await in between.
+import type { Notification } from "../protocol/wire";
+
+export type SubscriptionRow = {
+  id: string;
+  secret_hash: string;
+  /** Canonical event names, comma-joined. */
+  events: string;
+  name: string | null;
+  client_id: string | null;
+  lease_seconds: number;
+  created_at: number;
+  connected_at: number | null;
+  expires_at: number | null;
+};
+
+export type ContextRow = {
+  anchor: string;
+  anchor_type: string;
+  open_event: string;
+  version_id: string;
+  opened_seq: number;
+};
+
+export type DeadlineKind = "connect" | "lease" | "idle";
+
+export class TopicStore {
+  constructor(private readonly sql: SqlStorage) {}
+
+  // ---- meta -------------------------------------------------------------------------------
+  getMeta(key: string): string | undefined {
+    return this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key).toArray()[0]?.value;
+  }
+  setMeta(key: string, value: string): void {
+    this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, value);
+  }
+
+  // ---- subscriptions ------------------------------------------------------------------------
+  insertSubscription(row: SubscriptionRow): void {
+    this.sql.exec(
+      `INSERT INTO subscriptions (id, secret_hash, events, name, client_id, lease_seconds, created_at, connected_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      row.id, row.secret_hash, row.events, row.name, row.client_id, row.lease_seconds, row.created_at,
+      row.connected_at, row.expires_at,
+    );
+  }
+  subscriptionByHash(hash: string): SubscriptionRow | undefined {
+    return this.sql.exec<SubscriptionRow>(`SELECT * FROM subscriptions WHERE secret_hash = ?`, hash).toArray()[0];
+  }
+  subscription(id: string): SubscriptionRow | undefined {
+    return this.sql.exec<SubscriptionRow>(`SELECT * FROM subscriptions WHERE id = ?`, id).toArray()[0];
+  }
+  connectedSubscriptionIds(): string[] {
+    return this.sql
+      .exec<{ id: string }>(`SELECT id FROM subscriptions WHERE connected_at IS NOT NULL`)
+      .toArray()
+      .map((r) => r.id);
+  }
+  subscriptionCount(): number {
+    return this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM subscriptions`).one().n;
+  }
+  updateSubscription(id: string, events: string, name: string | null, leaseSeconds: number, expiresAt: number | null): void {
+    this.sql.exec(
+      `UPDATE subscriptions SET events = ?, name = ?, lease_seconds = ?, expires_at = ? WHERE id = ?`,
+      events, name, leaseSeconds, expiresAt, id,
+    );
+  }
+  markConnected(id: string, now: number, expiresAt: number): void {
+    this.sql.exec(`UPDATE subscriptions SET connected_at = ?, expires_at = ? WHERE id = ?`, now, expiresAt, id);
+  }
+  deleteSubscription(id: string): void {
+    this.sql.exec(`DELETE FROM subscriptions WHERE id = ?`, id);
+    this.sql.exec(`DELETE FROM deadlines WHERE kind IN ('connect', 'lease') AND ref = ?`, id);
+  }
+  lastSubscriptionAt(): number {
+    return this.sql.exec<{ t: number | null }>(`SELECT max(max(created_at, coalesce(connected_at, 0))) AS t FROM subscriptions`).one().t ?? 0;
+  }
+
+  // ---- open contexts (§8.2) ----------------------------------------------------------------
+  context(anchor: string): ContextRow | undefined {
+    return this.sql.exec<ContextRow>(`SELECT * FROM contexts WHERE anchor = ?`, anchor).toArray()[0];
+  }
+  /** Open contexts, least recently opened first. */
+  contexts(): ContextRow[] {
+    return this.sql.exec<ContextRow>(`SELECT * FROM contexts ORDER BY opened_seq`).toArray();
+  }
+  upsertContext(anchor: string, anchorType: string, openEvent: Notification, versionId: string, seq: number): void {
+    this.sql.exec(
+      `INSERT INTO contexts (anchor, anchor_type, open_event, version_id, opened_seq) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (anchor) DO UPDATE SET open_event = excluded.open_event, version_id = excluded.version_id,
+         opened_seq = excluded.opened_seq`,
+      anchor, anchorType, JSON.stringify(openEvent), versionId, seq,
+    );
+  }
+  /** Removes an anchor's context and its content; returns whether it was open. */
+  deleteContext(anchor: string): boolean {
+    const removed = this.sql.exec(`DELETE FROM contexts WHERE anchor = ?`, anchor).rowsWritten > 0;
+    this.sql.exec(`DELETE FROM content WHERE anchor = ?`, anchor);
+    return removed;
+  }
+  /** Keeps at most `limit` open contexts, dropping the least recently opened; returns dropped anchors. */
+  trimContexts(limit: number): string[] {
+    const dropped = this.sql
+      .exec<{ anchor: string }>(`SELECT anchor FROM contexts ORDER BY opened_seq DESC LIMIT -1 OFFSET ?`, limit)
+      .toArray()
+      .map((r) => r.anchor);
+    for (const a of dropped) this.deleteContext(a);
+    return dropped;
+  }
+  setContextVersion(anchor: string, versionId: string): void {
+    this.sql.exec(`UPDATE contexts SET version_id = ? WHERE anchor = ?`, versionId, anchor);
+  }
+
+  // ---- content (§7): each open anchor's shared resources, by `Type/id` ---------------------------
+  putContent(anchor: string, key: string, fullUrl: string | undefined, resource: unknown): void {
+    this.sql.exec(
+      `INSERT OR REPLACE INTO content (anchor, resource_key, full_url, resource) VALUES (?, ?, ?, ?)`,
+      anchor, key, fullUrl ?? null, JSON.stringify(resource),
+    );
+  }
+  deleteContent(anchor: string, key: string): void {
+    this.sql.exec(`DELETE FROM content WHERE anchor = ? AND resource_key = ?`, anchor, key);
+  }
+  /** The anchor's content as a `collection` Bundle without `request` (§2.9); empty when none. */
+  contentBundle(anchor: string, bundleId: string): Record<string, unknown> {
+    const entry = this.sql
+      .exec<{ full_url: string | null; resource: string }>(
+        `SELECT full_url, resource FROM content WHERE anchor = ? ORDER BY rowid`, anchor)
+      .toArray()
+      .map((r) => ({ ...(r.full_url ? { fullUrl: r.full_url } : {}), resource: JSON.parse(r.resource) as unknown }));
+    return { resourceType: "Bundle", id: bundleId, type: "collection", entry };
+  }
+
+  currentAnchor(): string | undefined {
+    const v = this.getMeta("current");
+    return v ? v : undefined;
+  }
+  setCurrentAnchor(anchor: string | undefined): void {
+    this.setMeta("current", anchor ?? "");
+  }
+
+  // ---- event log ------------------------------------------------------------------------
+  /** Appends an accepted event and trims the log to `limit` entries; returns its sequence number. */
+  appendEvent(n: Notification, acceptedAt: number, limit: number): number {
+    const seq = this.sql
+      .exec<{ seq: number }>(
+        `INSERT INTO events (id, name, accepted_at, body) VALUES (?, ?, ?, ?) RETURNING seq`,
+        n.id, n.event["hub.event"], acceptedAt, JSON.stringify(n),
+      )
+      .one().seq;
+    if (seq > limit) this.sql.exec(`DELETE FROM events WHERE seq <= ?`, seq - limit);
+    return seq;
+  }
+  lastEventAt(): number {
+    return this.sql.exec<{ t: number | null }>(`SELECT max(accepted_at) AS t FROM events`).one().t ?? 0;
+  }
+  eventLog(limit: number): { seq: number; id: string; name: string; accepted_at: number; body: string }[] {
+    return this.sql
+      .exec<{ seq: number; id: string; name: string; accepted_at: number; body: string }>(
+        `SELECT * FROM (SELECT * FROM events ORDER BY seq DESC LIMIT ?) ORDER BY seq`, limit)
+      .toArray();
+  }
+
+  // ---- deadlines (one alarm multiplexed over this table) ----------------------------------
+  setDeadline(kind: DeadlineKind, ref: string, due: number): void {
+    this.sql.exec(`INSERT OR REPLACE INTO deadlines (kind, ref, due) VALUES (?, ?, ?)`, kind, ref, due);
+  }
+  deleteDeadline(kind: DeadlineKind, ref: string): void {
+    this.sql.exec(`DELETE FROM deadlines WHERE kind = ? AND ref = ?`, kind, ref);
+  }
+  dueDeadlines(now: number): { kind: DeadlineKind; ref: string; due: number }[] {
+    return this.sql
+      .exec<{ kind: DeadlineKind; ref: string; due: number }>(`SELECT * FROM deadlines WHERE due <= ? ORDER BY due`, now)
+      .toArray();
+  }
+  nextDeadline(): number | undefined {
+    return this.sql.exec<{ t: number | null }>(`SELECT min(due) AS t FROM deadlines`).one().t ?? undefined;
+  }
+}
