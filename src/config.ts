@@ -1,6 +1,7 @@
 // Hub settings, read from the Worker's environment ([vars] in wrangler.toml). Every setting is
 // documented in README.md "Settings". A setting that does not parse is a deployment bug: throw.
 import { EventCatalog, parseProprietaryEvents } from "./events/catalog";
+import { setLogLevel } from "./log";
 
 export interface HubConfig {
   /** Lease granted when the subscriber asks for none (§2.1). */
@@ -32,6 +33,7 @@ export interface Env {
   MAX_BODY_BYTES?: string;
   PROPRIETARY_EVENTS?: string;
   PUBLIC_URL?: string;
+  LOG_LEVEL?: string;
 }
 
 function positiveInt(name: string, raw: string | undefined, fallback: number): number {
@@ -61,6 +63,7 @@ let cached: { env: Env; config: HubConfig; catalog: EventCatalog } | undefined;
 export function hubSettings(env: Env): { config: HubConfig; catalog: EventCatalog } {
   if (cached?.env !== env) {
     const config = readConfig(env);
+    setLogLevel(env.LOG_LEVEL);
     cached = { env, config, catalog: new EventCatalog(config.proprietaryEvents) };
   }
   return cached;

@@ -276,7 +276,7 @@ export class Topic extends DurableObject<Env> {
           const wasOpen = this.store.deleteContext(req.anchor!);
           if (this.store.currentAnchor() === req.anchor) this.store.setCurrentAnchor(undefined);
           // A close of something not open is broadcast anyway (idempotent for subscribers), and logged.
-          if (!wasOpen) log("close.not-open", { event: req.eventName });
+          if (!wasOpen) log("close.not-open", { event: req.eventName }, "warn");
           return ok(this.store.appendEvent(out, now, this.config.eventLogLimit));
         }
         case "home": {

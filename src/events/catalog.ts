@@ -111,6 +111,23 @@ export const STANDARD_EVENTS: readonly EventSpec[] = [
   { name: "Home-open", role: "home", maturity: 1, keys: [] },
 ];
 
+/**
+ * The grammar allows `X-update` and `X-select` for any anchor (§6.1); STU3 defines them only for
+ * DiagnosticReport. The hub offers the same content sharing for its other anchor types, shaped like
+ * the DiagnosticReport pair (maturity 0: not defined by an event page).
+ */
+export const GENERIC_CONTENT_EVENTS: readonly EventSpec[] = ANCHORS.filter((a) => a.type !== "DiagnosticReport").flatMap(
+  (a): EventSpec[] => {
+    const patient = a.type === "Patient" ? [] : [ref("patient", "Patient", 0, 1)];
+    return [
+      { name: `${a.type}-update`, role: "update", anchorType: a.type, anchorKey: a.key, maturity: 0,
+        keys: [ref(a.key, a.type, 1, 1), ...patient, res("updates", "Bundle", 1, 1)] },
+      { name: `${a.type}-select`, role: "select", anchorType: a.type, anchorKey: a.key, maturity: 0,
+        keys: [ref(a.key, a.type, 1, 1), ...patient, { ...ref("select", "", 0, Infinity), lenientArray: true }] },
+    ];
+  },
+);
+
 /** Proprietary event names SHALL use reverse-domain notation and SHALL NOT contain `-` (§6.1). */
 export const PROPRIETARY_NAME = /^[a-z][a-z0-9]*(\.[a-z0-9_]+)+$/i;
 
@@ -130,7 +147,7 @@ export class EventCatalog {
       maturity: 0,
       proprietary: true,
     }));
-    this.events = [...STANDARD_EVENTS, ...extra];
+    this.events = [...STANDARD_EVENTS, ...GENERIC_CONTENT_EVENTS, ...extra];
     this.byLower = new Map(this.events.map((e) => [e.name.toLowerCase(), e]));
   }
 
