@@ -18,6 +18,14 @@ export interface HubConfig {
   maxBodyBytes: number;
   /** Reverse-domain proprietary events the hub accepts besides the standard catalog. */
   proprietaryEvents: string[];
+  /** A subscriber that does not acknowledge an event within this time is out of sync (§2.5). */
+  ackTimeoutSeconds: number;
+  /** Consecutive missed acknowledgements after which a subscriber is unsubscribed. */
+  unresponsiveThreshold: number;
+  /** A resent event (same id) is accepted again only this long after the previous one. */
+  resendMinSeconds: number;
+  /** Send the legacy `heartbeat` event this often; 0 (the default) sends none. */
+  heartbeatSeconds: number;
   /** Public origin override (e.g. behind a TLS proxy); otherwise the request's origin is used. */
   publicUrl?: string;
 }
@@ -34,6 +42,17 @@ export interface Env {
   PROPRIETARY_EVENTS?: string;
   PUBLIC_URL?: string;
   LOG_LEVEL?: string;
+  ACK_TIMEOUT_SECONDS?: string;
+  UNRESPONSIVE_THRESHOLD?: string;
+  RESEND_MIN_SECONDS?: string;
+  HEARTBEAT_SECONDS?: string;
+}
+
+function nonNegativeInt(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`setting ${name}="${raw}" must be a non-negative integer`);
+  return n;
 }
 
 function positiveInt(name: string, raw: string | undefined, fallback: number): number {
@@ -54,6 +73,10 @@ export function readConfig(env: Env): HubConfig {
     eventLogLimit: positiveInt("EVENT_LOG_LIMIT", env.EVENT_LOG_LIMIT, 1000),
     maxBodyBytes: positiveInt("MAX_BODY_BYTES", env.MAX_BODY_BYTES, 1_048_576),
     proprietaryEvents: parseProprietaryEvents(env.PROPRIETARY_EVENTS),
+    ackTimeoutSeconds: positiveInt("ACK_TIMEOUT_SECONDS", env.ACK_TIMEOUT_SECONDS, 10),
+    unresponsiveThreshold: positiveInt("UNRESPONSIVE_THRESHOLD", env.UNRESPONSIVE_THRESHOLD, 1),
+    resendMinSeconds: nonNegativeInt("RESEND_MIN_SECONDS", env.RESEND_MIN_SECONDS, 10),
+    heartbeatSeconds: nonNegativeInt("HEARTBEAT_SECONDS", env.HEARTBEAT_SECONDS, 0),
     publicUrl: env.PUBLIC_URL?.trim() ? env.PUBLIC_URL.trim().replace(/\/+$/, "") : undefined,
   };
 }

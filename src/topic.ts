@@ -22,6 +22,8 @@ import { hasSchema, migrate } from "./topic/schema";
 import { CLOSE, closeSocket, sendFrame, type SocketAttachment, SocketIndex } from "./topic/sockets";
 import { type SubscriptionRow, TopicStore } from "./topic/store";
 import { applyUpdate } from "./topic/content";
+import { ackOutcome, type SyncFailure, syncError } from "./topic/sync";
+import { Ack } from "./protocol/wire";
 import { log } from "./log";
 
 /** Most open contexts a topic keeps (multi-tab); the least recently opened is dropped beyond it. */
@@ -44,6 +46,8 @@ export class Topic extends DurableObject<Env> {
     ({ config: this.config, catalog: this.catalog } = hubSettings(env));
     this.store = new TopicStore(ctx.storage.sql);
     this.sockets = new SocketIndex(ctx);
+    // Keep-alive without waking the object: the runtime answers "ping" with "pong" itself.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
     this.ready = hasSchema(ctx.storage.sql);
     if (this.ready) {
       migrate(ctx.storage);
@@ -144,7 +148,7 @@ export class Topic extends DurableObject<Env> {
     const ws = this.sockets.get(row.id);
     if (ws) {
       const before = new Set(row.events.split(","));
-      this.sockets.update({ sub: row.id, events: req.events, ...(name ? { name } : {}) });
+      this.sockets.update(row.id, req.events, name ?? undefined);
       sendFrame(ws, JSON.stringify(this.confirmation(req.events, req.leaseSeconds)));
       for (const frame of this.replayFrames(new Set(req.events.filter((e) => !before.has(e))))) sendFrame(ws, frame);
     }
@@ -222,6 +226,7 @@ export class Topic extends DurableObject<Env> {
       this.store.markConnected(row.id, now, expiresAt);
       this.store.deleteDeadline("connect", row.id);
       this.store.setDeadline("lease", row.id, expiresAt);
+      if (this.config.heartbeatSeconds > 0) this.store.setDeadline("heartbeat", "", now + this.config.heartbeatSeconds * 1000);
       this.touch(now);
     });
     this.scheduleAlarm();
@@ -259,17 +264,32 @@ export class Topic extends DurableObject<Env> {
   async publish(req: PublishRequest): Promise<Result<{ seq: number }>> {
     this.ensureSchema(req.notification.event["hub.topic"]);
     const now = Date.now();
+    // A resent event (same id) is how a subscriber restores sync (§2.6, §3.2.1): accept it again, but
+    // not sooner than RESEND_MIN_SECONDS after the last time, so that resends cannot loop.
+    const previous = this.store.eventById(req.notification.id);
+    const minGap = this.config.resendMinSeconds * 1000;
+    if (previous && minGap > 0 && now - previous.accepted_at < minGap) {
+      const wait = Math.ceil((previous.accepted_at + minGap - now) / 1000);
+      return { ...fail(429, "throttled", `event ${req.notification.id} was accepted ${now - previous.accepted_at} ms ago; resend it no sooner than ${this.config.resendMinSeconds} s after the previous one`), retryAfter: wait };
+    }
+    // Acknowledgements are tracked for every event but SyncError: no SyncError about a SyncError.
+    const tracked = req.eventName !== "SyncError";
     let out: Notification = req.notification;
     const applied = this.ctx.storage.transactionSync((): Result<number> => {
+      const append = () => {
+        const seq = this.store.appendEvent(out, now, this.config.eventLogLimit);
+        if (tracked) this.store.setDeadline("ack", String(seq), now + this.config.ackTimeoutSeconds * 1000);
+        return seq;
+      };
       switch (req.role) {
         case "open": {
           const versionId = crypto.randomUUID();
           out = withVersion(req.notification, versionId);
-          const seq = this.store.appendEvent(out, now, this.config.eventLogLimit);
+          const seq = append();
           this.store.upsertContext(req.anchor!, req.anchorType!, req.notification, versionId, seq);
           this.store.setCurrentAnchor(req.anchor);
           const dropped = this.store.trimContexts(MAX_OPEN_CONTEXTS);
-          if (dropped.length > 0) log("contexts.trimmed", { count: dropped.length });
+          if (dropped.length > 0) log("contexts.trimmed", { count: dropped.length }, "warn");
           return ok(seq);
         }
         case "close": {
@@ -277,29 +297,55 @@ export class Topic extends DurableObject<Env> {
           if (this.store.currentAnchor() === req.anchor) this.store.setCurrentAnchor(undefined);
           // A close of something not open is broadcast anyway (idempotent for subscribers), and logged.
           if (!wasOpen) log("close.not-open", { event: req.eventName }, "warn");
-          return ok(this.store.appendEvent(out, now, this.config.eventLogLimit));
+          return ok(append());
         }
         case "home": {
           this.store.setCurrentAnchor(undefined);
-          return ok(this.store.appendEvent(out, now, this.config.eventLogLimit));
+          return ok(append());
         }
         case "update": {
           const result = applyUpdate(this.store, req);
           if (!result.ok) return result;
           out = result.value;
-          return ok(this.store.appendEvent(out, now, this.config.eventLogLimit));
+          return ok(append());
         }
         default:
-          return ok(this.store.appendEvent(out, now, this.config.eventLogLimit));
+          return ok(append());
       }
     });
     if (!applied.ok) {
       log("publish.rejected", { event: req.eventName, status: applied.status });
       return applied;
     }
-    const delivered = this.sockets.broadcast(req.eventName, JSON.stringify(out));
-    log("publish", { event: req.eventName, seq: applied.value, delivered });
-    return ok({ seq: applied.value });
+    this.scheduleAlarm();
+    const seq = applied.value;
+    const { sent, stalled } = this.sockets.broadcast(req.eventName, JSON.stringify(out), tracked ? seq : undefined);
+    for (const sub of stalled) this.outOfSync(sub, { eventId: out.id, eventName: req.eventName }, { kind: "stalled", pending: sent }, true);
+    log("publish", { event: req.eventName, seq, delivered: sent });
+    return ok({ seq });
+  }
+
+  // ---- synchronization (§2.5, §3.2.1) -----------------------------------------------------------
+
+  /**
+   * A subscriber failed an event: distribute one SyncError about it to the topic's other SyncError
+   * subscribers (docs/decisions.md), and, when `unsubscribe`, end its subscription.
+   */
+  private outOfSync(sub: string, failed: { eventId: string; eventName: string }, failure: SyncFailure, unsubscribe: boolean): void {
+    const row = this.store.subscription(sub);
+    const ws = this.sockets.get(sub);
+    const att = ws ? this.sockets.attachment(ws) : undefined;
+    const name = att?.name ?? row?.name ?? row?.client_id ?? sub;
+    const now = Date.now();
+    const event = syncError(this.topicName(), name, failed, failure, now);
+    this.ctx.storage.transactionSync(() => this.store.appendEvent(event, now, this.config.eventLogLimit));
+    const { sent } = this.sockets.broadcast("SyncError", JSON.stringify(event), undefined, sub);
+    log("syncerror", { sub, reason: failure.kind, delivered: sent }, "warn");
+    if (unsubscribe && row) {
+      const reason =
+        failure.kind === "stalled" ? "subscriber stopped reading" : "unresponsive: events were not acknowledged";
+      this.endSubscription(row, reason);
+    }
   }
 
   // ---- current context (§2.9) ----------------------------------------------------------------
@@ -317,11 +363,28 @@ export class Topic extends DurableObject<Env> {
 
   // ---- WebSocket events (hibernation API) --------------------------------------------------------
 
+  /**
+   * Acknowledgements `{id, status}` are the only frame subscribers send (§2.5). `status` may be a
+   * number, a string or absent (success). Anything else is ignored, never thrown on (OHIF, for one,
+   * sends {"hub.channel.endpoint": …} after connecting).
+   */
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    // Acknowledgements ({id, status}) are the only frame subscribers send (§2.5); anything else is
-    // ignored, never thrown on (OHIF, for one, sends {"hub.channel.endpoint": …} after connecting).
-    void ws;
-    void message;
+    if (typeof message !== "string" || message.length > 4096 || !this.ready) return;
+    let parsed: Ack;
+    try {
+      const r = Ack.safeParse(JSON.parse(message));
+      if (!r.success) return;
+      parsed = r.data;
+    } catch {
+      return;
+    }
+    const att = this.sockets.attachment(ws);
+    const event = att ? this.store.eventById(parsed.id) : undefined;
+    if (!att || !event) return;
+    const outcome = ackOutcome(parsed.status);
+    // Each event is judged once per subscriber: a second answer, or one for an untracked event, is ignored.
+    if (!this.sockets.answer(att.sub, event.seq, outcome.success) || outcome.success) return;
+    this.outOfSync(att.sub, { eventId: parsed.id, eventName: event.name }, outcome.failure, false);
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
@@ -333,12 +396,21 @@ export class Topic extends DurableObject<Env> {
     this.dropSocket(ws, 1006);
   }
 
-  /** A socket that closed ends its subscription (requirements §3.6, A39). */
+  /**
+   * A socket that closed ends its subscription (requirements §3.6, A39). A close by the subscriber
+   * with a code other than 1000/1001 is a SyncError (§2.5); closes the hub started are not.
+   */
   private dropSocket(ws: WebSocket, code: number): void {
     const att = this.sockets.attachment(ws);
     if (!att || !this.ready) return;
+    const row = this.store.subscription(att.sub);
+    if (row && code !== 1000 && code !== 1001) {
+      const pendingSeq = att.pending?.[0];
+      const failed = (pendingSeq !== undefined ? this.store.eventBySeq(pendingSeq) : undefined) ?? this.store.lastEventOf(att.events);
+      this.outOfSync(att.sub, { eventId: failed?.id ?? "none", eventName: failed?.name ?? "none" }, { kind: "closed", code }, false);
+    }
     this.sockets.forget(att.sub);
-    if (this.store.subscription(att.sub)) {
+    if (row) {
       this.ctx.storage.transactionSync(() => {
         this.store.deleteSubscription(att.sub);
         this.touch(Date.now());
@@ -373,11 +445,40 @@ export class Topic extends DurableObject<Env> {
         } else if (!row) {
           this.store.deleteDeadline("lease", d.ref);
         }
+      } else if (d.kind === "ack") {
+        this.store.deleteDeadline("ack", d.ref);
+        const seq = Number(d.ref);
+        const missed = this.sockets.takeMissed(seq);
+        const event = missed.length > 0 ? this.store.eventBySeq(seq) : undefined;
+        for (const m of missed) {
+          const failed = { eventId: event?.id ?? "unknown", eventName: event?.name ?? "unknown" };
+          const timeout: SyncFailure = { kind: "timeout", seconds: this.config.ackTimeoutSeconds };
+          this.outOfSync(m.sub, failed, timeout, m.misses >= this.config.unresponsiveThreshold);
+        }
+      } else if (d.kind === "heartbeat") {
+        this.store.deleteDeadline("heartbeat", "");
+        this.heartbeat(now);
       } else if (d.kind === "idle") {
         if (this.deleteIfIdle(now)) return;
       }
     }
     this.scheduleAlarm();
+  }
+
+  /**
+   * The legacy `heartbeat` event (STU3 ballots; removed from 3.0.0) for older clients, only when
+   * HEARTBEAT_SECONDS > 0. Sent to every socket, not logged, not acknowledged.
+   */
+  private heartbeat(now: number): void {
+    const sockets = this.sockets.sockets();
+    if (sockets.length === 0 || this.config.heartbeatSeconds === 0) return;
+    const frame = JSON.stringify({
+      timestamp: new Date(now).toISOString(),
+      id: crypto.randomUUID(),
+      event: { "hub.topic": this.topicName(), "hub.event": "heartbeat", context: [{ key: "period", decimal: String(this.config.heartbeatSeconds) }] },
+    });
+    for (const ws of sockets) sendFrame(ws, frame);
+    this.store.setDeadline("heartbeat", "", now + this.config.heartbeatSeconds * 1000);
   }
 
   /** Deletes the topic's storage when it has no subscribers and no activity for the idle time. */

@@ -142,7 +142,10 @@ async function publish(env: Env, body: unknown, pathTopic?: string): Promise<Res
   const req = validatePublish(body, catalog, pathTopic);
   if (!req.ok) return outcomeResponse(req.status, req.code, req.detail);
   const result = await topicStub(env, req.value.notification.event["hub.topic"]).publish(req.value);
-  if (!result.ok) return outcomeResponse(result.status, result.code, result.detail);
+  if (!result.ok) {
+    const headers: HeadersInit = result.retryAfter ? { "Retry-After": String(result.retryAfter) } : {};
+    return outcomeResponse(result.status, result.code, result.detail, headers);
+  }
   return new Response(null, { status: 202 });
 }
 

@@ -1,6 +1,8 @@
 // Types for `cloudflare:workers` env and exports inside the test runtime.
 declare namespace Cloudflare {
-  interface Env extends import("../src/config").Env {}
+  interface Env {
+    TOPIC: DurableObjectNamespace<import("../src/topic").Topic>;
+  }
   interface Exports {
     default: Fetcher;
   }

@@ -31,6 +31,7 @@ export function referenceId(reference: unknown, type: string): string | undefine
 
 function checkReference(value: unknown, spec: { resourceType: string }, where: string): string | undefined {
   if (!isObject(value)) return `${where}.reference must be a FHIR Reference object`;
+  if (value.reference !== undefined && typeof value.reference !== "string") return `${where}.reference.reference must be a string`;
   if (spec.resourceType && typeof value.reference === "string" && !referenceId(value, spec.resourceType)) {
     return `${where}.reference.reference must refer to a ${spec.resourceType} ("${spec.resourceType}/<id>")`;
   }

@@ -92,10 +92,11 @@ export interface OperationOutcome {
  * A domain result crossing the Worker/DO boundary. RPC keeps only `name` and `message` of thrown
  * errors, so refusals travel as values and only bugs throw.
  */
-export type Result<T> = { ok: true; value: T } | { ok: false; status: number; code: string; detail: string };
+export type Failure = { ok: false; status: number; code: string; detail: string; retryAfter?: number };
+export type Result<T> = { ok: true; value: T } | Failure;
 
 export const ok = <T>(value: T): Result<T> => ({ ok: true, value });
-export const fail = (status: number, code: string, detail: string): Result<never> => ({
+export const fail = (status: number, code: string, detail: string): Failure => ({
   ok: false,
   status,
   code,

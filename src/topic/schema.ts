@@ -38,6 +38,7 @@ export const MIGRATIONS: readonly { version: number; statements: readonly string
          accepted_at INTEGER NOT NULL,
          body TEXT NOT NULL
        )`,
+      `CREATE INDEX IF NOT EXISTS events_id ON events (id)`,
       `CREATE TABLE IF NOT EXISTS deadlines (
          kind TEXT NOT NULL,
          ref TEXT NOT NULL,

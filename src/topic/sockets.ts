@@ -1,5 +1,6 @@
 // The topic object's connected subscribers: an in-memory index over hibernatable WebSockets, rebuilt
-// from each socket's attachment when the object wakes (the attachment is the truth, not this map).
+// from each socket's attachment when the object wakes. The attachment is the truth (it survives
+// hibernation and eviction with the socket); this map only saves deserializing it per frame.
 
 /** What each socket carries across hibernation (serializeAttachment, ≤ 16 KB). */
 export interface SocketAttachment {
@@ -8,6 +9,10 @@ export interface SocketAttachment {
   /** Canonical event names the subscription was granted. */
   events: string[];
   name?: string;
+  /** Event-log seqs delivered to this socket and not yet acknowledged (§2.5), oldest first. */
+  pending?: number[];
+  /** Consecutive hub-generated SyncErrors for missed acknowledgements (§2.5 "unresponsive"). */
+  misses?: number;
 }
 
 interface Entry {
@@ -22,6 +27,12 @@ export const CLOSE = {
   goingAway: 1001,
   policy: 1008,
 } as const;
+
+/**
+ * Most unacknowledged events the hub tracks per socket. A subscriber that falls this far behind is
+ * stalled: the hub stops buffering for it and disconnects it (with a SyncError).
+ */
+export const MAX_PENDING_ACKS = 256;
 
 /** Close reasons are limited to 123 bytes by the protocol. */
 export function closeReason(reason: string): string {
@@ -52,20 +63,22 @@ export class SocketIndex {
     this.all().set(att.sub, { ws, att, events: new Set(att.events) });
   }
 
-  /** Changes a connected subscription's events (re-subscribe). */
-  update(att: SocketAttachment): void {
-    const e = this.all().get(att.sub);
+  /** Changes a connected subscription's events and name (re-subscribe), keeping its ack state. */
+  update(sub: string, events: string[], name: string | undefined): void {
+    const e = this.all().get(sub);
     if (!e) return;
-    e.ws.serializeAttachment(att);
-    e.att = att;
-    e.events = new Set(att.events);
+    e.att = { ...e.att, events, ...(name ? { name } : {}) };
+    e.events = new Set(events);
+    e.ws.serializeAttachment(e.att);
   }
 
   get(sub: string): WebSocket | undefined {
     return this.all().get(sub)?.ws;
   }
 
+  /** The in-memory attachment of a socket (falls back to the stored one for a socket not indexed). */
   attachment(ws: WebSocket): SocketAttachment | undefined {
+    for (const e of this.all().values()) if (e.ws === ws) return e.att;
     const att = ws.deserializeAttachment() as SocketAttachment | null;
     return att?.sub ? att : undefined;
   }
@@ -74,22 +87,63 @@ export class SocketIndex {
     this.all().delete(sub);
   }
 
-  has(sub: string): boolean {
-    return this.all().has(sub);
-  }
-
   subscriptionIds(): string[] {
     return [...this.all().keys()];
   }
 
-  /** Sends one already-serialized frame to every socket subscribed to `eventName`; returns the count. */
-  broadcast(eventName: string, frame: string): number {
-    let n = 0;
-    for (const e of this.all().values()) {
-      if (!e.events.has(eventName)) continue;
-      if (sendFrame(e.ws, frame)) n++;
+  /**
+   * Sends one already-serialized frame to every socket subscribed to `eventName`, except `exclude`.
+   * With `track`, records the event's seq as awaiting acknowledgement; returns the count sent and the
+   * subscriptions that exceeded MAX_PENDING_ACKS.
+   */
+  broadcast(eventName: string, frame: string, track?: number, exclude?: string): { sent: number; stalled: string[] } {
+    let sent = 0;
+    const stalled: string[] = [];
+    for (const [sub, e] of this.all()) {
+      if (!e.events.has(eventName) || sub === exclude) continue;
+      if (!sendFrame(e.ws, frame)) continue;
+      sent++;
+      if (track !== undefined) {
+        const pending = (e.att.pending ??= []);
+        pending.push(track);
+        e.ws.serializeAttachment(e.att);
+        if (pending.length > MAX_PENDING_ACKS) stalled.push(sub);
+      }
     }
-    return n;
+    return { sent, stalled };
+  }
+
+  /**
+   * Records a subscriber's answer to event `seq`; returns false when that event was not awaiting an
+   * answer from it (unknown, already answered, or never sent), so each event is judged once.
+   */
+  answer(sub: string, seq: number, success: boolean): boolean {
+    const e = this.all().get(sub);
+    const i = e?.att.pending?.indexOf(seq) ?? -1;
+    if (!e || i < 0) return false;
+    e.att.pending!.splice(i, 1);
+    if (success) e.att.misses = 0;
+    e.ws.serializeAttachment(e.att);
+    return true;
+  }
+
+  /** Subscriptions still awaiting an answer to `seq`; the miss is recorded and the seq dropped. */
+  takeMissed(seq: number): { sub: string; misses: number }[] {
+    const out: { sub: string; misses: number }[] = [];
+    for (const [sub, e] of this.all()) {
+      const i = e.att.pending?.indexOf(seq) ?? -1;
+      if (i < 0) continue;
+      e.att.pending!.splice(i, 1);
+      e.att.misses = (e.att.misses ?? 0) + 1;
+      e.ws.serializeAttachment(e.att);
+      out.push({ sub, misses: e.att.misses });
+    }
+    return out;
+  }
+
+  /** Every socket, for the optional heartbeat. */
+  sockets(): WebSocket[] {
+    return [...this.all().values()].map((e) => e.ws);
   }
 }
 

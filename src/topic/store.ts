@@ -23,7 +23,7 @@ export type ContextRow = {
   opened_seq: number;
 };
 
-export type DeadlineKind = "connect" | "lease" | "idle";
+export type DeadlineKind = "connect" | "lease" | "idle" | "ack" | "heartbeat";
 
 export class TopicStore {
   constructor(private readonly sql: SqlStorage) {}
@@ -151,6 +151,24 @@ export class TopicStore {
       .one().seq;
     if (seq > limit) this.sql.exec(`DELETE FROM events WHERE seq <= ?`, seq - limit);
     return seq;
+  }
+  /** The newest log entry for an event id (a resend reuses the id). */
+  eventById(id: string): { seq: number; name: string; accepted_at: number } | undefined {
+    return this.sql
+      .exec<{ seq: number; name: string; accepted_at: number }>(
+        `SELECT seq, name, accepted_at FROM events WHERE id = ? ORDER BY seq DESC LIMIT 1`, id)
+      .toArray()[0];
+  }
+  eventBySeq(seq: number): { id: string; name: string } | undefined {
+    return this.sql.exec<{ id: string; name: string }>(`SELECT id, name FROM events WHERE seq = ?`, seq).toArray()[0];
+  }
+  /** The newest logged event among `names`, for a SyncError about a subscriber with nothing pending. */
+  lastEventOf(names: string[]): { id: string; name: string } | undefined {
+    if (names.length === 0) return undefined;
+    return this.sql
+      .exec<{ id: string; name: string }>(
+        `SELECT id, name FROM events WHERE name IN (${names.map(() => "?").join(",")}) ORDER BY seq DESC LIMIT 1`, ...names)
+      .toArray()[0];
   }
   lastEventAt(): number {
     return this.sql.exec<{ t: number | null }>(`SELECT max(accepted_at) AS t FROM events`).one().t ?? 0;
