@@ -19,10 +19,11 @@ import {
   type Result,
 } from "./protocol/wire";
 import { hasSchema, migrate } from "./topic/schema";
-import { CLOSE, closeSocket, sendFrame, type SocketAttachment, SocketIndex } from "./topic/sockets";
+import { type AnchorChange, CLOSE, closeSocket, sendFrame, type SocketAttachment, SocketIndex } from "./topic/sockets";
 import { type SubscriptionRow, TopicStore } from "./topic/store";
 import { applyUpdate } from "./topic/content";
 import { ackOutcome, type SyncFailure, syncError } from "./topic/sync";
+import { impliedOpens } from "./topic/derive";
 import { Ack } from "./protocol/wire";
 import { log } from "./log";
 
@@ -150,7 +151,7 @@ export class Topic extends DurableObject<Env> {
       const before = new Set(row.events.split(","));
       this.sockets.update(row.id, req.events, name ?? undefined);
       sendFrame(ws, JSON.stringify(this.confirmation(req.events, req.leaseSeconds)));
-      for (const frame of this.replayFrames(new Set(req.events.filter((e) => !before.has(e))))) sendFrame(ws, frame);
+      this.replay(ws, row.id, new Set(req.events), new Set(req.events.filter((e) => !before.has(e))));
     }
     log("resubscribe", { sub: row.id, events: req.events.length });
     return ok({ endpoint: req.endpoint! });
@@ -233,26 +234,39 @@ export class Topic extends DurableObject<Env> {
     const att: SocketAttachment = { sub: row.id, events, ...(row.name ? { name: row.name } : {}) };
     this.sockets.accept(server, att);
     sendFrame(server, JSON.stringify(this.confirmation(events, row.lease_seconds)));
-    for (const frame of this.replayFrames(new Set(events))) sendFrame(server, frame);
+    this.replay(server, row.id, new Set(events), new Set(events));
     log("connect", { sub: row.id });
     return new Response(null, { status: 101, webSocket: client });
   }
 
   /**
    * The current-context replay (§2.4): for each anchor type, the most recent open that has not been
-   * closed, if its event is in `events`; in original order, with original id and timestamp and the
-   * anchor's current versionId.
+   * closed, if its event is in `only`; in original order, with original id and timestamp and the
+   * anchor's current versionId. When the newest open context is of an event the subscription does not
+   * hold, the opens it implies follow (derived, §2.5), as they would have been delivered live.
    */
-  private replayFrames(events: Set<string>): string[] {
-    if (events.size === 0 || !this.ready) return [];
-    const latestPerType = new Map<string, { event: Notification; version: string; seq: number }>();
+  private replay(ws: WebSocket, sub: string, granted: Set<string>, only: Set<string>): void {
+    if (only.size === 0 || !this.ready) return;
+    const latestPerType = new Map<string, { event: Notification; version: string; seq: number; anchor: string }>();
     for (const row of this.store.contexts()) {
-      latestPerType.set(row.anchor_type, { event: JSON.parse(row.open_event) as Notification, version: row.version_id, seq: row.opened_seq });
+      latestPerType.set(row.anchor_type, { event: JSON.parse(row.open_event) as Notification, version: row.version_id, seq: row.opened_seq, anchor: row.anchor });
     }
-    return [...latestPerType.values()]
-      .sort((a, b) => a.seq - b.seq)
-      .filter((c) => events.has(c.event.event["hub.event"]))
-      .map((c) => JSON.stringify(withVersion(c.event, c.version)));
+    const chosen = [...latestPerType.entries()].sort(([, a], [, b]) => a.seq - b.seq);
+    const sent: AnchorChange[] = [];
+    for (const [type, c] of chosen) {
+      if (!only.has(c.event.event["hub.event"])) continue;
+      sendFrame(ws, JSON.stringify(withVersion(c.event, c.version)));
+      sent.push({ role: "open", type, id: c.anchor.slice(type.length + 1) });
+    }
+    const newest = chosen[chosen.length - 1]?.[1];
+    if (newest && !granted.has(newest.event.event["hub.event"])) {
+      for (const d of impliedOpens(newest.event)) {
+        if (!only.has(d.name) || sent.some((a) => a.type === d.anchorType && a.id === d.id)) continue;
+        sendFrame(ws, JSON.stringify(d.notification));
+        sent.push({ role: "open", type: d.anchorType, id: d.id });
+      }
+    }
+    this.sockets.noteReplayed(sub, sent);
   }
 
   // ---- publish (§2.6, §7, §8) --------------------------------------------------------------
@@ -319,7 +333,11 @@ export class Topic extends DurableObject<Env> {
     }
     this.scheduleAlarm();
     const seq = applied.value;
-    const { sent, stalled } = this.sockets.broadcast(req.eventName, JSON.stringify(out), tracked ? seq : undefined);
+    const anchor = anchorChange(req);
+    const { sent, stalled } = this.sockets.broadcast(req.eventName, JSON.stringify(out), { track: tracked ? seq : undefined, anchor });
+    if (req.role === "open") {
+      for (const d of impliedOpens(out)) this.sockets.broadcastDerived(d, JSON.stringify(d.notification), req.eventName);
+    }
     for (const sub of stalled) this.outOfSync(sub, { eventId: out.id, eventName: req.eventName }, { kind: "stalled", pending: sent }, true);
     log("publish", { event: req.eventName, seq, delivered: sent });
     return ok({ seq });
@@ -339,7 +357,7 @@ export class Topic extends DurableObject<Env> {
     const now = Date.now();
     const event = syncError(this.topicName(), name, failed, failure, now);
     this.ctx.storage.transactionSync(() => this.store.appendEvent(event, now, this.config.eventLogLimit));
-    const { sent } = this.sockets.broadcast("SyncError", JSON.stringify(event), undefined, sub);
+    const { sent } = this.sockets.broadcast("SyncError", JSON.stringify(event), { exclude: sub });
     log("syncerror", { sub, reason: failure.kind, delivered: sent }, "warn");
     if (unsubscribe && row) {
       const reason =
@@ -498,6 +516,12 @@ export class Topic extends DurableObject<Env> {
     this.store.setDeadline("idle", "", due);
     return false;
   }
+}
+
+/** The anchor an open or close concerns, as `{role, type, id}`. */
+function anchorChange(req: PublishRequest): AnchorChange | undefined {
+  if ((req.role !== "open" && req.role !== "close") || !req.anchor || !req.anchorType) return undefined;
+  return { role: req.role, type: req.anchorType, id: req.anchor.slice(req.anchorType.length + 1) };
 }
 
 /** The event as distributed: the hub's versionId at event level (requirements A3). */

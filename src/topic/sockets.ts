@@ -13,6 +13,15 @@ export interface SocketAttachment {
   pending?: number[];
   /** Consecutive hub-generated SyncErrors for missed acknowledgements (§2.5 "unresponsive"). */
   misses?: number;
+  /** Per anchor type, the id of the last open this socket received: derived opens are not repeated. */
+  opened?: Record<string, string>;
+}
+
+/** The anchor an open or close event concerns, to keep each socket's `opened` up to date. */
+export interface AnchorChange {
+  role: "open" | "close";
+  type: string;
+  id: string;
 }
 
 interface Entry {
@@ -94,23 +103,55 @@ export class SocketIndex {
   /**
    * Sends one already-serialized frame to every socket subscribed to `eventName`, except `exclude`.
    * With `track`, records the event's seq as awaiting acknowledgement; returns the count sent and the
-   * subscriptions that exceeded MAX_PENDING_ACKS.
+   * subscriptions that exceeded MAX_PENDING_ACKS. Each recipient's attachment is written once.
    */
-  broadcast(eventName: string, frame: string, track?: number, exclude?: string): { sent: number; stalled: string[] } {
+  broadcast(
+    eventName: string,
+    frame: string,
+    opts: { track?: number; exclude?: string; anchor?: AnchorChange } = {},
+  ): { sent: number; stalled: string[] } {
     let sent = 0;
     const stalled: string[] = [];
     for (const [sub, e] of this.all()) {
-      if (!e.events.has(eventName) || sub === exclude) continue;
+      if (!e.events.has(eventName) || sub === opts.exclude) continue;
       if (!sendFrame(e.ws, frame)) continue;
       sent++;
-      if (track !== undefined) {
+      let changed = false;
+      if (opts.track !== undefined) {
         const pending = (e.att.pending ??= []);
-        pending.push(track);
-        e.ws.serializeAttachment(e.att);
+        pending.push(opts.track);
+        changed = true;
         if (pending.length > MAX_PENDING_ACKS) stalled.push(sub);
       }
+      if (opts.anchor) changed = noteAnchor(e.att, opts.anchor) || changed;
+      if (changed) e.ws.serializeAttachment(e.att);
     }
     return { sent, stalled };
+  }
+
+  /**
+   * Sends a derived open to the sockets subscribed to it but not to the event that implied it, unless
+   * their last open of that anchor type was for the same resource (no duplicates, §2.5).
+   */
+  broadcastDerived(derived: { name: string; anchorType: string; id: string }, frame: string, impliedBy: string): number {
+    let sent = 0;
+    for (const e of this.all().values()) {
+      if (!e.events.has(derived.name) || e.events.has(impliedBy)) continue;
+      if (e.att.opened?.[derived.anchorType] === derived.id) continue;
+      if (!sendFrame(e.ws, frame)) continue;
+      sent++;
+      noteAnchor(e.att, { role: "open", type: derived.anchorType, id: derived.id });
+      e.ws.serializeAttachment(e.att);
+    }
+    return sent;
+  }
+
+  /** Records opens replayed to a socket on connect, as if delivered live. */
+  noteReplayed(sub: string, anchors: AnchorChange[]): void {
+    const e = this.all().get(sub);
+    if (!e || anchors.length === 0) return;
+    for (const a of anchors) noteAnchor(e.att, a);
+    e.ws.serializeAttachment(e.att);
   }
 
   /**
@@ -145,6 +186,18 @@ export class SocketIndex {
   sockets(): WebSocket[] {
     return [...this.all().values()].map((e) => e.ws);
   }
+}
+
+/** Updates `att.opened` for an open or close it received; returns whether anything changed. */
+function noteAnchor(att: SocketAttachment, a: AnchorChange): boolean {
+  if (a.role === "open") {
+    if (att.opened?.[a.type] === a.id) return false;
+    (att.opened ??= {})[a.type] = a.id;
+    return true;
+  }
+  if (att.opened?.[a.type] !== a.id) return false;
+  delete att.opened[a.type];
+  return true;
 }
 
 /** Sends a text frame; a socket that is already closing is skipped, never thrown on. */
