@@ -1,22 +1,28 @@
-// Two projects: tests that run inside workerd (unit + integration, through the Workers vitest plugin)
-// and end-to-end tests that run in Node against the real local server (wrangler dev).
+// Test projects: tests that run inside workerd through the Workers vitest plugin (unit, integration,
+// and "limits", the same runtime with low limits so they can be reached), and end-to-end tests that
+// run in Node against the real local server (wrangler dev).
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+
+function workers(name: string, include: string[], exclude: string[], bindings: Record<string, string>, extra: object = {}) {
+  return {
+    plugins: [
+      cloudflareTest({
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: { bindings: { LOG_LEVEL: process.env.LOG_LEVEL ?? "silent", ...bindings }, ...extra },
+      }),
+    ],
+    test: { name, include, exclude, testTimeout: 20_000 },
+  };
+}
 
 export default defineConfig({
   test: {
     projects: [
-      {
-        plugins: [cloudflareTest({
-            wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings: { LOG_LEVEL: process.env.LOG_LEVEL ?? "silent" } },
-          })],
-        test: {
-          name: "workers",
-          include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"],
-          testTimeout: 20_000,
-        },
-      },
+      workers("workers", ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"], ["test/integration/limits/**"], {}),
+      workers("limits", ["test/integration/limits/**/*.test.ts"], [], { MAX_SUBSCRIPTIONS_PER_TOPIC: "3" }, {
+        ratelimits: { RATE_LIMITER: { simple: { limit: 5, period: 60 } } },
+      }),
       {
         test: {
           name: "e2e",

@@ -3,7 +3,28 @@
 import { EventCatalog, parseProprietaryEvents } from "./events/catalog";
 import { setLogLevel } from "./log";
 
+/** How requests are authenticated (README "Security"). */
+export interface AuthConfig {
+  mode: "smart" | "dev" | "open";
+  jwksUrl?: string;
+  issuer?: string;
+  audience?: string;
+  /** Signature algorithms accepted; `none` is never among them. */
+  algorithms: string[];
+  /** The token claim that binds a token to one topic. */
+  topicClaim: string;
+  /** Lifetime of development-issuer tokens. */
+  devTokenSeconds: number;
+  /** Set when smart mode lacks a setting: the hub then refuses every request (fails closed). */
+  misconfigured?: string;
+}
+
 export interface HubConfig {
+  auth: AuthConfig;
+  /** Browser origins allowed to subscribe and call the API; empty allows any. */
+  allowedOrigins: string[];
+  /** Most subscriptions one topic holds. */
+  maxSubscriptionsPerTopic: number;
   /** Lease granted when the subscriber asks for none (§2.1). */
   leaseDefaultSeconds: number;
   /** Longest lease the hub grants; longer requests are capped. */
@@ -33,6 +54,18 @@ export interface HubConfig {
 /** The environment the Worker and the Topic object receive. */
 export interface Env {
   TOPIC: DurableObjectNamespace<import("./topic").Topic>;
+  ISSUER: DurableObjectNamespace<import("./auth/dev-issuer").DevIssuer>;
+  /** Workers rate limiting binding (optional): per-client limits on subscribe and publish. */
+  RATE_LIMITER?: RateLimit;
+  AUTH_MODE?: string;
+  SMART_JWKS_URL?: string;
+  SMART_ISSUER?: string;
+  SMART_AUDIENCE?: string;
+  AUTH_ALGORITHMS?: string;
+  TOPIC_CLAIM?: string;
+  DEV_TOKEN_SECONDS?: string;
+  ALLOWED_ORIGINS?: string;
+  MAX_SUBSCRIPTIONS_PER_TOPIC?: string;
   HUB_LEASE_DEFAULT_SECONDS?: string;
   HUB_LEASE_MAX_SECONDS?: string;
   ENDPOINT_CONNECT_SECONDS?: string;
@@ -62,10 +95,43 @@ function positiveInt(name: string, raw: string | undefined, fallback: number): n
   return n;
 }
 
+const list = (raw: string | undefined): string[] =>
+  (raw ?? "").split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+
+/** Unknown or missing AUTH_MODE means smart: the hub never runs open by accident. */
+function readAuth(env: Env): AuthConfig {
+  const raw = (env.AUTH_MODE ?? "").trim().toLowerCase();
+  const mode = raw === "dev" || raw === "open" ? raw : "smart";
+  const algorithms = list(env.AUTH_ALGORITHMS ?? "RS256,ES256").filter((a) => a.toLowerCase() !== "none");
+  const auth: AuthConfig = {
+    mode,
+    jwksUrl: env.SMART_JWKS_URL?.trim() || undefined,
+    issuer: env.SMART_ISSUER?.trim() || undefined,
+    audience: env.SMART_AUDIENCE?.trim() || undefined,
+    algorithms: mode === "dev" ? ["ES256"] : algorithms,
+    topicClaim: env.TOPIC_CLAIM?.trim() || "hub.topic",
+    devTokenSeconds: positiveInt("DEV_TOKEN_SECONDS", env.DEV_TOKEN_SECONDS, 3600),
+  };
+  if (mode === "smart") {
+    const missing = [
+      !auth.jwksUrl && "SMART_JWKS_URL",
+      !auth.issuer && "SMART_ISSUER",
+      !auth.audience && "SMART_AUDIENCE",
+      auth.algorithms.length === 0 && "AUTH_ALGORITHMS",
+      raw !== "" && raw !== "smart" && `AUTH_MODE (unknown value "${raw}")`,
+    ].filter(Boolean);
+    if (missing.length > 0) auth.misconfigured = `AUTH_MODE=smart needs ${missing.join(", ")}`;
+  }
+  return auth;
+}
+
 export function readConfig(env: Env): HubConfig {
   const leaseDefaultSeconds = positiveInt("HUB_LEASE_DEFAULT_SECONDS", env.HUB_LEASE_DEFAULT_SECONDS, 3600);
   const leaseMaxSeconds = positiveInt("HUB_LEASE_MAX_SECONDS", env.HUB_LEASE_MAX_SECONDS, 86400);
   return {
+    auth: readAuth(env),
+    allowedOrigins: list(env.ALLOWED_ORIGINS),
+    maxSubscriptionsPerTopic: positiveInt("MAX_SUBSCRIPTIONS_PER_TOPIC", env.MAX_SUBSCRIPTIONS_PER_TOPIC, 1000),
     leaseDefaultSeconds: Math.min(leaseDefaultSeconds, leaseMaxSeconds),
     leaseMaxSeconds,
     endpointConnectSeconds: positiveInt("ENDPOINT_CONNECT_SECONDS", env.ENDPOINT_CONNECT_SECONDS, 60),

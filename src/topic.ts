@@ -27,6 +27,9 @@ import { impliedOpens } from "./topic/derive";
 import { Ack } from "./protocol/wire";
 import { log } from "./log";
 
+/** Largest frame a subscriber may send; acknowledgements are tiny. The socket is closed (1009) above it. */
+export const MAX_FRAME_BYTES = 16_384;
+
 /** Most open contexts a topic keeps (multi-tab); the least recently opened is dropped beyond it. */
 export const MAX_OPEN_CONTEXTS = 100;
 
@@ -110,7 +113,12 @@ export class Topic extends DurableObject<Env> {
       const hash = ep ? await hashSecret(ep.secret) : undefined;
       const row = this.ready && hash ? this.store.subscriptionByHash(hash) : undefined;
       if (!row) return fail(404, "not-found", "hub.channel.endpoint does not name an active subscription of this topic");
+      const notOwner = ownership(row, req.clientId);
+      if (notOwner) return notOwner;
       return this.resubscribe(row, req, now);
+    }
+    if (this.ready && this.store.subscriptionCount() >= this.config.maxSubscriptionsPerTopic) {
+      return fail(403, "too-costly", `this topic already has ${this.config.maxSubscriptionsPerTopic} subscriptions (MAX_SUBSCRIPTIONS_PER_TOPIC)`);
     }
     const secret = newSecret();
     const hash = await hashSecret(secret);
@@ -158,11 +166,13 @@ export class Topic extends DurableObject<Env> {
   }
 
   /** Cancels a subscription (§2.7): denial frame on its socket, close 1000, endpoint never reused. */
-  async unsubscribe(endpoint: string): Promise<Result<{ endpoint: string }>> {
+  async unsubscribe(endpoint: string, clientId?: string): Promise<Result<{ endpoint: string }>> {
     const ep = parseEndpoint(endpoint);
     const hash = ep ? await hashSecret(ep.secret) : undefined;
     const row = this.ready && hash ? this.store.subscriptionByHash(hash) : undefined;
     if (!row) return fail(404, "not-found", "hub.channel.endpoint does not name an active subscription of this topic");
+    const notOwner = ownership(row, clientId);
+    if (notOwner) return notOwner;
     this.endSubscription(row, "unsubscribed");
     log("unsubscribe", { sub: row.id });
     return ok({ endpoint });
@@ -215,7 +225,10 @@ export class Topic extends DurableObject<Env> {
     else if (row.connected_at !== null) refusal = "endpoint already connected; subscribe again for a new endpoint";
     if (refusal || !row) {
       server.accept();
-      sendFrame(server, JSON.stringify(this.denial(row?.events ?? "", refusal!)));
+      // Whoever holds no valid secret learns nothing, not even the topic.
+      const denial = this.denial(row?.events ?? "", refusal!);
+      if (!row) denial["hub.topic"] = "";
+      sendFrame(server, JSON.stringify(denial));
       closeSocket(server, CLOSE.policy, refusal!);
       log("connect.denied", { reason: refusal });
       return new Response(null, { status: 101, webSocket: client });
@@ -368,15 +381,21 @@ export class Topic extends DurableObject<Env> {
 
   // ---- current context (§2.9) ----------------------------------------------------------------
 
-  /** The current context: the most recent open's context exactly as opened, plus its content Bundle. */
-  async currentContext(): Promise<CurrentContext> {
-    if (!this.ready) return EMPTY_CONTEXT;
+  /**
+   * The current context: the most recent open's context exactly as opened, plus its content Bundle;
+   * `eventName` is that open's event, for the caller's scope check.
+   */
+  async currentContext(): Promise<{ context: CurrentContext; eventName?: string }> {
+    if (!this.ready) return { context: EMPTY_CONTEXT };
     const anchor = this.store.currentAnchor();
     const row = anchor ? this.store.context(anchor) : undefined;
-    if (!row) return EMPTY_CONTEXT;
+    if (!row) return { context: EMPTY_CONTEXT };
     const open = JSON.parse(row.open_event) as Notification;
     const content: ContextEntry = { key: "content", resource: this.store.contentBundle(row.anchor, row.version_id) };
-    return { "context.type": row.anchor_type, "context.versionId": row.version_id, context: [...open.event.context, content] };
+    return {
+      context: { "context.type": row.anchor_type, "context.versionId": row.version_id, context: [...open.event.context, content] },
+      eventName: open.event["hub.event"],
+    };
   }
 
   // ---- WebSocket events (hibernation API) --------------------------------------------------------
@@ -387,7 +406,12 @@ export class Topic extends DurableObject<Env> {
    * sends {"hub.channel.endpoint": …} after connecting).
    */
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    if (typeof message !== "string" || message.length > 4096 || !this.ready) return;
+    const size = typeof message === "string" ? message.length : message.byteLength;
+    if (size > MAX_FRAME_BYTES) {
+      closeSocket(ws, 1009, `frames over ${MAX_FRAME_BYTES} bytes are refused`);
+      return;
+    }
+    if (typeof message !== "string" || !this.ready) return;
     let parsed: Ack;
     try {
       const r = Ack.safeParse(JSON.parse(message));
@@ -516,6 +540,14 @@ export class Topic extends DurableObject<Env> {
     this.store.setDeadline("idle", "", due);
     return false;
   }
+}
+
+/** Only the client that created a subscription may change or cancel it (§4.3). */
+function ownership(row: SubscriptionRow, clientId: string | undefined) {
+  if (row.client_id !== null && row.client_id !== clientId) {
+    return fail(403, "forbidden", "only the client that created this subscription may change or cancel it");
+  }
+  return undefined;
 }
 
 /** The anchor an open or close concerns, as `{role, type, id}`. */

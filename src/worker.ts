@@ -1,22 +1,80 @@
 // The edge Worker: routes FHIRcast HTTP requests, validates everything that needs no state (shape,
 // catalog, size), and hands typed requests to the topic's Durable Object. It never touches storage.
-import { cors, Router, type IRequest } from "itty-router";
+import { Router, type IRequest } from "itty-router";
+import { authenticate, type Principal, wwwAuthenticate } from "./auth/tokens";
+import { allows } from "./auth/scopes";
+import { devPublicJwks, issueToken } from "./auth/dev-issuer";
 import { hubSettings, type Env } from "./config";
 import { HUB_PATH, parseEndpoint, WS_PATH_PREFIX } from "./endpoint";
 import { jsonResponse, outcomeResponse, textResponse } from "./protocol/errors";
 import { validatePublish } from "./protocol/publish";
 import { collectParams, parseSubscription, type SubscriptionRequest } from "./protocol/subscription";
-import { fail, ok, type Result, type SubscriptionResponse, type WellKnown } from "./protocol/wire";
+import { type Failure, fail, ok, type Result, type SubscriptionResponse, type WellKnown } from "./protocol/wire";
 import { log } from "./log";
 
 export { Topic } from "./topic";
+export { DevIssuer } from "./auth/dev-issuer";
 
-const { preflight, corsify } = cors({
-  origin: "*",
-  allowMethods: ["GET", "POST", "OPTIONS"],
-  allowHeaders: ["Authorization", "Content-Type"],
-  maxAge: 600,
-});
+// ---- CORS and the Origin allow-list (§4.3: Origin is not a credential, only a browser filter) --------
+
+function originAllowed(env: Env, originHeader: string | null): boolean {
+  const allowed = hubSettings(env).config.allowedOrigins;
+  return originHeader === null || allowed.length === 0 || allowed.includes(originHeader);
+}
+
+/** Refuses browser requests from origins outside ALLOWED_ORIGINS; answers CORS preflights. */
+function guardOrigin(request: IRequest, env: Env): Response | undefined {
+  const o = request.headers.get("Origin");
+  if (!originAllowed(env, o)) return textResponse(403, `Origin ${o} is not allowed (ALLOWED_ORIGINS)`);
+  if (request.method === "OPTIONS") {
+    return new Response(null, {
+      status: 204,
+      headers: {
+        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+        "Access-Control-Allow-Headers": request.headers.get("Access-Control-Request-Headers") ?? "Authorization, Content-Type",
+        "Access-Control-Max-Age": "600",
+      },
+    });
+  }
+  return undefined;
+}
+
+function corsify(response: Response, request: IRequest, env: Env): Response {
+  if (response.status === 101 || response.headers.has("Access-Control-Allow-Origin")) return response;
+  const o = request.headers.get("Origin");
+  const allowOrigin = hubSettings(env).config.allowedOrigins.length === 0 ? "*" : o;
+  if (!allowOrigin) return response;
+  const r = new Response(response.body, response);
+  r.headers.set("Access-Control-Allow-Origin", allowOrigin);
+  r.headers.set("Access-Control-Expose-Headers", "Retry-After, WWW-Authenticate");
+  if (allowOrigin !== "*") r.headers.append("Vary", "Origin");
+  return r;
+}
+
+// ---- authentication, topic binding, scopes, rate limits (§2.2, §4.3) -------------------------------
+
+/** A failure as the caller's API speaks it: plain text for subscriptions, OperationOutcome otherwise. */
+function failure(f: Failure, style: "text" | "outcome"): Response {
+  const headers: Record<string, string> = {};
+  if (f.status === 401) headers["WWW-Authenticate"] = wwwAuthenticate(f.detail);
+  if (f.retryAfter) headers["Retry-After"] = String(f.retryAfter);
+  return style === "text" ? textResponse(f.status, f.detail, headers) : outcomeResponse(f.status, f.code, f.detail, headers);
+}
+
+/** A token bound to a topic may be used for that topic only. */
+function checkTopic(p: Principal, topic: string): Failure | undefined {
+  if (p.topic !== undefined && p.topic !== topic) return fail(403, "forbidden", "the access token is bound to another hub.topic");
+  return undefined;
+}
+
+/** Per-client rate limit through the Workers rate limiting binding, when one is configured. */
+async function rateLimit(env: Env, request: Request, p: Principal, action: "subscribe" | "publish"): Promise<Failure | undefined> {
+  if (!env.RATE_LIMITER) return undefined;
+  const who = p.clientId ?? request.headers.get("CF-Connecting-IP") ?? "anonymous";
+  const { success } = await env.RATE_LIMITER.limit({ key: `${action}:${who}` });
+  if (success) return undefined;
+  return { ...fail(429, "throttled", `too many ${action} requests from this client; slow down`), retryAfter: 60 };
+}
 
 function origin(request: Request, env: Env): string {
   return hubSettings(env).config.publicUrl ?? new URL(request.url).origin;
@@ -107,7 +165,7 @@ async function postHub(request: IRequest, env: Env): Promise<Response> {
     if (typeof v === "object" && v !== null && !Array.isArray(v) && "hub.mode" in v && !("event" in v)) {
       return subscription(request, env, Object.entries(v));
     }
-    return publish(env, v);
+    return publish(request, env, v);
   }
   return textResponse(415,
     "Content-Type must be application/x-www-form-urlencoded (subscribe, unsubscribe) or application/json / application/fhir+json (publish)");
@@ -115,11 +173,16 @@ async function postHub(request: IRequest, env: Env): Promise<Response> {
 
 async function subscription(request: Request, env: Env, pairs: Iterable<[string, unknown]>): Promise<Response> {
   const { config, catalog } = hubSettings(env);
+  const who = await authenticate(request, env, config.auth);
+  if (!who.ok) return failure(who, "text");
+  const p = who.value;
   const params = collectParams(pairs);
   if (!params.ok) return textResponse(params.status, params.detail);
   const parsed = parseSubscription(params.value, catalog, config);
   if (!parsed.ok) return textResponse(parsed.status, parsed.detail);
   const req: SubscriptionRequest = parsed.value;
+  const denied = checkTopic(p, req.topic) ?? (await rateLimit(env, request, p, "subscribe"));
+  if (denied) return failure(denied, "text");
   const stub = topicStub(env, req.topic);
   if (req.endpoint) {
     // The endpoint must belong to this topic's object: never let one topic touch another's subscriptions.
@@ -128,24 +191,40 @@ async function subscription(request: Request, env: Env, pairs: Iterable<[string,
       return textResponse(404, "hub.channel.endpoint does not name an active subscription of this topic");
     }
   }
-  const result =
-    req.mode === "subscribe"
-      ? await stub.subscribe({ ...req, origin: origin(request, env) })
-      : await stub.unsubscribe(req.endpoint);
-  if (!result.ok) return textResponse(result.status, result.detail);
+  let result: Result<{ endpoint: string }>;
+  if (req.mode === "subscribe") {
+    // Grant only the events the token may read (§2.2); the confirmation lists what was granted.
+    const events = req.events.filter((e) => allows(p.grants, e, "read"));
+    if (events.length === 0) return textResponse(403, `the access token has no read scope (fhircast/<Event>.read) for ${req.events.join(", ")}`);
+    // The lease never outlives the token (§2.1 SHALL).
+    let leaseSeconds = req.leaseSeconds;
+    if (p.expiresAt !== undefined) leaseSeconds = Math.min(leaseSeconds, Math.floor((p.expiresAt - Date.now()) / 1000));
+    if (leaseSeconds < 1) return failure(fail(401, "login", "token expires too soon for a subscription"), "text");
+    result = await stub.subscribe({ ...req, events, leaseSeconds, origin: origin(request, env), clientId: p.clientId });
+  } else {
+    result = await stub.unsubscribe(req.endpoint, p.clientId);
+  }
+  if (!result.ok) return failure(result, "text");
   const response: SubscriptionResponse = { "hub.channel.endpoint": result.value.endpoint };
   return jsonResponse(202, response);
 }
 
-async function publish(env: Env, body: unknown, pathTopic?: string): Promise<Response> {
-  const { catalog } = hubSettings(env);
+async function publish(request: Request, env: Env, body: unknown, pathTopic?: string): Promise<Response> {
+  const { config, catalog } = hubSettings(env);
+  const who = await authenticate(request, env, config.auth);
+  if (!who.ok) return failure(who, "outcome");
   const req = validatePublish(body, catalog, pathTopic);
-  if (!req.ok) return outcomeResponse(req.status, req.code, req.detail);
-  const result = await topicStub(env, req.value.notification.event["hub.topic"]).publish(req.value);
-  if (!result.ok) {
-    const headers: HeadersInit = result.retryAfter ? { "Retry-After": String(result.retryAfter) } : {};
-    return outcomeResponse(result.status, result.code, result.detail, headers);
-  }
+  if (!req.ok) return failure(req, "outcome");
+  const topic = req.value.notification.event["hub.topic"];
+  const denied =
+    checkTopic(who.value, topic) ??
+    (allows(who.value.grants, req.value.eventName, "write")
+      ? undefined
+      : fail(403, "forbidden", `the access token has no write scope for ${req.value.eventName} (fhircast/${req.value.eventName}.write)`)) ??
+    (await rateLimit(env, request, who.value, "publish"));
+  if (denied) return failure(denied, "outcome");
+  const result = await topicStub(env, topic).publish(req.value);
+  if (!result.ok) return failure(result, "outcome");
   return new Response(null, { status: 202 });
 }
 
@@ -159,13 +238,33 @@ async function postTopic(request: IRequest, env: Env): Promise<Response> {
   if (!body.ok) return outcomeResponse(body.status, body.code, body.detail);
   const json = parseJson(body.value);
   if (!json.ok) return outcomeResponse(json.status, json.code, json.detail);
-  return publish(env, json.value, decodeURIComponent(request.params.topic!));
+  return publish(request, env, json.value, decodeURIComponent(request.params.topic!));
 }
 
-/** GET {hub.url}/{topic}: current context (§2.9). */
+/** GET {hub.url}/{topic}: current context (§2.9), if the token may read the current anchor's open event. */
 async function getContext(request: IRequest, env: Env): Promise<Response> {
+  const who = await authenticate(request, env, hubSettings(env).config.auth);
+  if (!who.ok) return failure(who, "outcome");
   const topic = decodeURIComponent(request.params.topic!);
-  return jsonResponse(200, await topicStub(env, topic).currentContext());
+  const denied = checkTopic(who.value, topic);
+  if (denied) return failure(denied, "outcome");
+  const { context, eventName } = await topicStub(env, topic).currentContext();
+  if (eventName && !allows(who.value.grants, eventName, "read")) {
+    return outcomeResponse(403, "forbidden", `the access token has no read scope for ${eventName}, the current context's event`);
+  }
+  return jsonResponse(200, context);
+}
+
+/** POST /auth/token: the development issuer's client_credentials grant (AUTH_MODE=dev only). */
+async function token(request: IRequest, env: Env): Promise<Response> {
+  const { config } = hubSettings(env);
+  if (config.auth.mode !== "dev") return textResponse(404, "the development token issuer is off (AUTH_MODE is not dev)");
+  if (bodyKind(request) !== "form") return jsonResponse(400, { error: "invalid_request", error_description: "Content-Type must be application/x-www-form-urlencoded" });
+  const body = await readBody(request, 16_384);
+  if (!body.ok) return jsonResponse(body.status, { error: "invalid_request", error_description: body.detail });
+  const issued = await issueToken(new URLSearchParams(body.value), env, config.auth, `${origin(request, env)}${HUB_PATH}`);
+  if (!issued.ok) return jsonResponse(issued.status, { error: issued.code, error_description: issued.detail });
+  return jsonResponse(200, issued.value, { "Cache-Control": "no-store" });
 }
 
 /** The WebSocket endpoint: forwarded to the topic object named in the URL, or denied here. */
@@ -197,7 +296,7 @@ function denyHere(reason: string): Response {
 // ---- router --------------------------------------------------------------------------------------
 
 const router = Router<IRequest, [Env, ExecutionContext]>({
-  before: [preflight],
+  before: [guardOrigin],
   catch: (err: unknown) => {
     log("error", { error: err instanceof Error ? err.message : String(err) });
     return outcomeResponse(500, "exception", "internal error");
@@ -213,6 +312,9 @@ router
       wellKnown: `${origin(req, env)}${HUB_PATH}/.well-known/fhircast-configuration`,
     }))
   .get("/health", () => jsonResponse(200, { status: "ok" }))
+  .post("/auth/token", token)
+  .get("/auth/jwks", async (_req, env) =>
+    hubSettings(env).config.auth.mode === "dev" ? jsonResponse(200, await devPublicJwks(env)) : textResponse(404, "the development token issuer is off"))
   .get("/.well-known/fhircast-configuration", (_req, env) => wellKnown(env))
   .get(`${HUB_PATH}/.well-known/fhircast-configuration`, (_req, env) => wellKnown(env))
   .post(HUB_PATH, postHub)

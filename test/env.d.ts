@@ -2,6 +2,7 @@
 declare namespace Cloudflare {
   interface Env {
     TOPIC: DurableObjectNamespace<import("../src/topic").Topic>;
+    ISSUER: DurableObjectNamespace<import("../src/auth/dev-issuer").DevIssuer>;
   }
   interface Exports {
     default: Fetcher;

@@ -1,6 +1,10 @@
 // Helpers for tests that run inside workerd: drive the Worker through its real fetch handler and hold
 // real WebSockets to it. Every wait has a timeout.
-import { exports } from "cloudflare:workers";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { importJWK, SignJWT } from "jose";
+import { DEV_AUDIENCE, DEV_ISSUER } from "../../src/auth/dev-issuer";
+import { expect } from "vitest";
 
 export const ORIGIN = "http://hub.test";
 export const HUB = `${ORIGIN}/api/hub`;
@@ -11,8 +15,35 @@ export function uniqueTopic(label = "t"): string {
   return `${label}-${Date.now().toString(36)}-${(counter++).toString(36)}-${crypto.randomUUID().slice(0, 8)}`;
 }
 
-export function hubFetch(path: string, init?: RequestInit): Promise<Response> {
-  return exports.default.fetch(new Request(path.startsWith("http") ? path : `${ORIGIN}${path}`, init));
+/**
+ * Signs a real JWT with the hub's development issuer key (the key the hub verifies dev tokens with):
+ * by default unbound to any topic, every FHIRcast scope, client "test-client", valid for two days (longer than any lease).
+ */
+export async function mintToken(claims: Record<string, unknown> = {}, opts: { expiresIn?: number; alg?: string; issuer?: string; audience?: string } = {}): Promise<string> {
+  const keys = await env.ISSUER.get(env.ISSUER.idFromName("dev-issuer")).keys();
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ scope: "fhircast/*.*", client_id: "test-client", ...claims })
+    .setProtectedHeader({ alg: opts.alg ?? "ES256", kid: keys.kid })
+    .setIssuer(opts.issuer ?? DEV_ISSUER)
+    .setAudience(opts.audience ?? DEV_AUDIENCE)
+    .setSubject(String(claims.client_id ?? "test-client"))
+    .setIssuedAt(now)
+    .setExpirationTime(now + (opts.expiresIn ?? 172_800))
+    .sign(await importJWK(keys.privateJwk, "ES256"));
+}
+
+let defaultToken: Promise<string> | undefined;
+
+/**
+ * Calls the Worker's real fetch handler. Requests carry the default test token unless they set their
+ * own Authorization header (or an empty one, `Authorization: ""`, to send none).
+ */
+export async function hubFetch(path: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  // The default token outlives HUB_LEASE_MAX_SECONDS, so leases are the hub's own (not capped by the token).
+  if (!headers.has("Authorization")) headers.set("Authorization", `Bearer ${await (defaultToken ??= mintToken({}, { expiresIn: 7 * 86400 }))}`);
+  else if (headers.get("Authorization") === "") headers.delete("Authorization");
+  return exports.default.fetch(new Request(path.startsWith("http") ? path : `${ORIGIN}${path}`, { ...init, headers }));
 }
 
 export function form(params: Record<string, string>): RequestInit {
@@ -46,10 +77,59 @@ export async function publish(body: unknown, path = "/api/hub"): Promise<Respons
   return hubFetch(path, publishInit(body));
 }
 
+/** The topic's Durable Object, for `cloudflare:test` helpers such as `evictDurableObject`. */
+export function topicStub(topic: string) {
+  return env.TOPIC.get(env.TOPIC.idFromName(topic));
+}
+
+/** The OperationOutcome of a refused publish: its status and the first issue's code and diagnostics. */
+export async function refusal(res: Response): Promise<{ status: number; contentType: string | null; code: string; diagnostics: string }> {
+  const body = (await res.json()) as { resourceType: string; issue: { code: string; diagnostics: string }[] };
+  if (body.resourceType !== "OperationOutcome" || body.issue.length !== 1) throw new Error(`not a one-issue OperationOutcome: ${JSON.stringify(body)}`);
+  return { status: res.status, contentType: res.headers.get("Content-Type"), code: body.issue[0]!.code, diagnostics: body.issue[0]!.diagnostics };
+}
+
 export async function currentContext(topic: string): Promise<Record<string, unknown>> {
   const res = await hubFetch(`/api/hub/${encodeURIComponent(topic)}`);
   if (res.status !== 200) throw new Error(`get context failed: ${res.status}`);
   return (await res.json()) as Record<string, unknown>;
+}
+
+// ---- responses ---------------------------------------------------------------------------------
+
+/** Asserts a plain-text refusal (subscribe/unsubscribe, FHIRcast 3.0.0 §2.3) whose body names `needles`. */
+export async function expectText(res: Response, status: number, ...needles: (string | RegExp)[]): Promise<string> {
+  const body = await res.text();
+  expect({ status: res.status, body }).toMatchObject({ status });
+  expect(res.headers.get("Content-Type") ?? "").toMatch(/^text\/plain/);
+  for (const n of needles) expect(body).toMatch(n);
+  return body;
+}
+
+/** Asserts an OperationOutcome refusal (JSON APIs) whose diagnostics name `needles`. */
+export async function expectOutcome(res: Response, status: number, ...needles: (string | RegExp)[]): Promise<string> {
+  const text = await res.text();
+  expect({ status: res.status, body: text }).toMatchObject({ status });
+  expect(res.headers.get("Content-Type") ?? "").toMatch(/^application\/fhir\+json/);
+  const body = JSON.parse(text) as { resourceType: string; issue: { severity: string; code: string; diagnostics: string }[] };
+  expect(body.resourceType).toBe("OperationOutcome");
+  expect(body.issue).toHaveLength(1);
+  expect(body.issue[0]!.severity).toBe("error");
+  for (const n of needles) expect(body.issue[0]!.diagnostics).toMatch(n);
+  return body.issue[0]!.diagnostics;
+}
+
+// ---- the topic's Durable Object (alarms and deadlines; topicStub is above) -------------------------
+
+/** Runs one SQL statement inside the topic's object and returns its rows. */
+export function topicSql<T extends Record<string, SqlStorageValue>>(topic: string, query: string, ...params: SqlStorageValue[]): Promise<T[]> {
+  return runInDurableObject(topicStub(topic), (_instance, state) => state.storage.sql.exec<T>(query, ...params).toArray());
+}
+
+/** Makes every deadline of `kind` due now and runs the object's alarm; returns whether an alarm ran. */
+export async function fireDeadlines(topic: string, kind: "connect" | "lease" | "idle"): Promise<boolean> {
+  await topicSql(topic, `UPDATE deadlines SET due = 0 WHERE kind = ?`, kind);
+  return runDurableObjectAlarm(topicStub(topic));
 }
 
 /** A client-side WebSocket with a queue of received frames and a close promise. */
@@ -59,9 +139,26 @@ export class Client {
   closed: { code: number; reason: string } | undefined;
   private closeWaiters: (() => void)[] = [];
 
-  constructor(readonly ws: WebSocket) {
+  /**
+   * `ack`: how the client answers event notifications, as real apps do (§2.5): a status to send
+   * (default 200), or null to stay silent (for tests of missed acknowledgements).
+   */
+  constructor(readonly ws: WebSocket, public ack: number | string | null = 200) {
     ws.addEventListener("message", (e) => {
-      this.frames.push(JSON.parse(e.data as string));
+      let frame: { id?: string; event?: unknown };
+      try {
+        frame = JSON.parse(e.data as string) as { id?: string; event?: unknown };
+      } catch {
+        frame = { raw: e.data } as never; // e.g. the "pong" keep-alive answer
+      }
+      this.frames.push(frame);
+      if (this.ack !== null && typeof frame.id === "string" && frame.event) {
+        try {
+          ws.send(JSON.stringify({ id: frame.id, status: this.ack }));
+        } catch {
+          // closing
+        }
+      }
       this.waiters.splice(0).forEach((w) => w());
     });
     ws.addEventListener("close", (e) => {
@@ -122,12 +219,12 @@ export class Client {
 }
 
 /** Opens a WebSocket to an endpoint through the Worker. */
-export async function connect(endpoint: string): Promise<Client> {
+export async function connect(endpoint: string, ack: number | string | null = 200): Promise<Client> {
   const url = endpoint.replace(/^ws/, "http");
   const res = await hubFetch(url, { headers: { Upgrade: "websocket" } });
   if (res.status !== 101 || !res.webSocket) throw new Error(`upgrade failed: ${res.status}`);
   const ws = res.webSocket;
-  const client = new Client(ws);
+  const client = new Client(ws, ack);
   ws.accept();
   return client;
 }
@@ -146,7 +243,10 @@ export function patient(id: string) {
   return { resourceType: "Patient", id, identifier: [{ system: "urn:oid:2.16.840.1.113883.19.5", value: `mrn-${id}` }] };
 }
 
-export function event(topic: string, name: string, context: unknown[], extra: Record<string, unknown> = {}) {
+/** An event body; `extra` members (e.g. "context.versionId") sit beside the required ones. */
+export type EventBody = { "hub.topic": string; "hub.event": string; context: unknown[]; [extra: string]: unknown };
+
+export function event(topic: string, name: string, context: unknown[], extra: Record<string, unknown> = {}): { timestamp: string; id: string; event: EventBody } {
   return {
     timestamp: new Date().toISOString(),
     id: crypto.randomUUID(),
@@ -160,9 +260,70 @@ export function patientOpen(topic: string, id = "p1") {
 export function patientClose(topic: string, id = "p1") {
   return event(topic, "Patient-close", [{ key: "patient", resource: patient(id) }]);
 }
+export function encounterOpen(topic: string, encounterId = "e1", patientId = "p1") {
+  return event(topic, "Encounter-open", [
+    { key: "encounter", resource: { resourceType: "Encounter", id: encounterId, status: "in-progress", class: { code: "AMB" }, subject: { reference: `Patient/${patientId}` } } },
+    { key: "patient", resource: patient(patientId) },
+  ]);
+}
+export function encounterClose(topic: string, encounterId = "e1", patientId = "p1") {
+  const e = encounterOpen(topic, encounterId, patientId);
+  e.event["hub.event"] = "Encounter-close";
+  return e;
+}
+export function homeOpen(topic: string) {
+  return event(topic, "Home-open", []);
+}
+/** The event as the hub distributes an open: the request, plus the hub's `context.versionId`. */
+export function asDistributedOpen(ev: ReturnType<typeof event>, versionId: unknown = expect.any(String)) {
+  return { ...ev, event: { ...ev.event, "context.versionId": versionId } };
+}
 export function reportOpen(topic: string, reportId = "r1", patientId = "p1") {
   return event(topic, "DiagnosticReport-open", [
     { key: "report", resource: { resourceType: "DiagnosticReport", id: reportId, status: "unknown", subject: { reference: `Patient/${patientId}` } } },
     { key: "patient", resource: patient(patientId) },
   ]);
+}
+export function reportClose(topic: string, reportId = "r1", patientId = "p1") {
+  const open = reportOpen(topic, reportId, patientId);
+  return event(topic, "DiagnosticReport-close", open.event.context);
+}
+
+// ---- content sharing (§7): update Bundles and select events ----------------------------------------
+
+export type Resource = { resourceType: string; id: string; [k: string]: unknown };
+
+export function observation(id: string, patientId = "p1", extra: Record<string, unknown> = {}): Resource {
+  return {
+    resourceType: "Observation",
+    id,
+    status: "preliminary",
+    code: { coding: [{ system: "http://www.radlex.org", code: "RID49690", display: "simple cyst" }] },
+    subject: { reference: `Patient/${patientId}` },
+    ...extra,
+  };
+}
+
+/** A PUT entry as in the spec examples: the resource identifies itself, no request.url. */
+export const putEntry = (resource: Resource) => ({ request: { method: "PUT" }, resource });
+/** A DELETE entry as in the spec examples: the target in a relative fullUrl, no request.url. */
+export const deleteEntry = (fullUrl: string) => ({ fullUrl, request: { method: "DELETE" } });
+
+/**
+ * An `X-update` (§7.2) based on `versionId`. `anchor` is the anchor's `Type/id`; the anchor key comes
+ * from the event (report, study, encounter, patient).
+ */
+export function contentUpdate(
+  topic: string,
+  anchor: string,
+  versionId: string,
+  entries: unknown[],
+  opts: { bundleId?: string; patientId?: string } = {},
+) {
+  const type = anchor.split("/")[0]!;
+  const key = ({ DiagnosticReport: "report", ImagingStudy: "study", Encounter: "encounter", Patient: "patient" } as Record<string, string>)[type]!;
+  const context: unknown[] = [{ key, reference: { reference: anchor } }];
+  if (opts.patientId && type !== "Patient") context.push({ key: "patient", reference: { reference: `Patient/${opts.patientId}` } });
+  context.push({ key: "updates", resource: { resourceType: "Bundle", id: opts.bundleId ?? crypto.randomUUID(), type: "transaction", entry: entries } });
+  return event(topic, `${type}-update`, context, { "context.versionId": versionId });
 }
