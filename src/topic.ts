@@ -14,21 +14,35 @@ import {
   type CurrentContext,
   type Denial,
   fail,
+  type InspectorFrame,
+  type InspectView,
   type Notification,
   ok,
   type Result,
 } from "./protocol/wire";
 import { hasSchema, migrate } from "./topic/schema";
-import { type AnchorChange, CLOSE, closeSocket, sendFrame, type SocketAttachment, SocketIndex } from "./topic/sockets";
+import {
+  type AnchorChange,
+  CLOSE,
+  closeSocket,
+  MAX_PENDING_ACKS,
+  sendFrame,
+  type SocketAttachment,
+  SocketIndex,
+} from "./topic/sockets";
 import { type SubscriptionRow, TopicStore } from "./topic/store";
 import { applyUpdate } from "./topic/content";
 import { ackOutcome, type SyncFailure, syncError } from "./topic/sync";
 import { impliedOpens } from "./topic/derive";
 import { Ack } from "./protocol/wire";
 import { log } from "./log";
+import { count, socketClosed, socketOpened } from "./metrics";
 
 /** Largest frame a subscriber may send; acknowledgements are tiny. The socket is closed (1009) above it. */
 export const MAX_FRAME_BYTES = 16_384;
+
+/** The path the Worker forwards the inspector's live socket to. */
+export const INSPECTOR_PATH = "/inspect/live";
 
 /** Most open contexts a topic keeps (multi-tab); the least recently opened is dropped beyond it. */
 export const MAX_OPEN_CONTEXTS = 100;
@@ -141,6 +155,8 @@ export class Topic extends DurableObject<Env> {
     });
     this.scheduleAlarm();
     log("subscribe", { sub: id, events: req.events.length });
+    count("fhircast_subscriptions_total", { action: "subscribe" });
+    this.sockets.toInspectors(subscribersChanged);
     return ok({ endpoint: endpointUrl(req.origin, this.ctx.id.toString(), secret) });
   }
 
@@ -175,6 +191,7 @@ export class Topic extends DurableObject<Env> {
     if (notOwner) return notOwner;
     this.endSubscription(row, "unsubscribed");
     log("unsubscribe", { sub: row.id });
+    count("fhircast_subscriptions_total", { action: "unsubscribe" });
     return ok({ endpoint });
   }
 
@@ -186,9 +203,11 @@ export class Topic extends DurableObject<Env> {
       this.touch(now);
     });
     this.scheduleAlarm();
+    this.sockets.toInspectors(subscribersChanged);
     const ws = this.sockets.get(row.id);
     this.sockets.forget(row.id);
     if (ws) {
+      socketClosed();
       sendFrame(ws, JSON.stringify(this.denial(row.events, reason)));
       closeSocket(ws, CLOSE.normal, reason);
     }
@@ -214,7 +233,14 @@ export class Topic extends DurableObject<Env> {
     if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
       return new Response("this endpoint takes a WebSocket upgrade", { status: 426, headers: { Upgrade: "websocket" } });
     }
-    const ep = parseEndpoint(new URL(request.url).pathname);
+    const path = new URL(request.url).pathname;
+    if (path === INSPECTOR_PATH) {
+      // The Worker checked the caller's inspect scope before forwarding.
+      const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+      this.sockets.acceptInspector(server);
+      return new Response(null, { status: 101, webSocket: client });
+    }
+    const ep = parseEndpoint(path);
     const hash = ep ? await hashSecret(ep.secret) : undefined;
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     const row = this.ready && hash ? this.store.subscriptionByHash(hash) : undefined;
@@ -246,6 +272,8 @@ export class Topic extends DurableObject<Env> {
     this.scheduleAlarm();
     const att: SocketAttachment = { sub: row.id, events, ...(row.name ? { name: row.name } : {}) };
     this.sockets.accept(server, att);
+    socketOpened();
+    this.sockets.toInspectors(subscribersChanged);
     sendFrame(server, JSON.stringify(this.confirmation(events, row.lease_seconds)));
     this.replay(server, row.id, new Set(events), new Set(events));
     log("connect", { sub: row.id });
@@ -342,6 +370,7 @@ export class Topic extends DurableObject<Env> {
     });
     if (!applied.ok) {
       log("publish.rejected", { event: req.eventName, status: applied.status });
+      count("fhircast_events_rejected_total", { status: String(applied.status) });
       return applied;
     }
     this.scheduleAlarm();
@@ -351,8 +380,13 @@ export class Topic extends DurableObject<Env> {
     if (req.role === "open") {
       for (const d of impliedOpens(out)) this.sockets.broadcastDerived(d, JSON.stringify(d.notification), req.eventName);
     }
-    for (const sub of stalled) this.outOfSync(sub, { eventId: out.id, eventName: req.eventName }, { kind: "stalled", pending: sent }, true);
+    this.sockets.toInspectors(() => inspectorEvent(seq, now, out));
+    for (const sub of stalled) {
+      this.outOfSync(sub, { eventId: out.id, eventName: req.eventName }, { kind: "stalled", pending: MAX_PENDING_ACKS + 1 }, true);
+    }
     log("publish", { event: req.eventName, seq, delivered: sent });
+    count("fhircast_events_accepted_total", { event: req.eventName });
+    count("fhircast_deliveries_total", {}, sent);
     return ok({ seq });
   }
 
@@ -369,9 +403,14 @@ export class Topic extends DurableObject<Env> {
     const name = att?.name ?? row?.name ?? row?.client_id ?? sub;
     const now = Date.now();
     const event = syncError(this.topicName(), name, failed, failure, now);
-    this.ctx.storage.transactionSync(() => this.store.appendEvent(event, now, this.config.eventLogLimit));
+    const seq = this.ctx.storage.transactionSync(() => this.store.appendEvent(event, now, this.config.eventLogLimit));
     const { sent } = this.sockets.broadcast("SyncError", JSON.stringify(event), { exclude: sub });
+    this.sockets.noteSyncError(sub, failure.kind, event.timestamp);
+    this.sockets.toInspectors(() => inspectorEvent(seq, now, event));
     log("syncerror", { sub, reason: failure.kind, delivered: sent }, "warn");
+    count("fhircast_syncerrors_total", { reason: failure.kind });
+    count("fhircast_events_accepted_total", { event: "SyncError" });
+    count("fhircast_deliveries_total", {}, sent);
     if (unsubscribe && row) {
       const reason =
         failure.kind === "stalled" ? "subscriber stopped reading" : "unresponsive: events were not acknowledged";
@@ -424,6 +463,7 @@ export class Topic extends DurableObject<Env> {
     const event = att ? this.store.eventById(parsed.id) : undefined;
     if (!att || !event) return;
     const outcome = ackOutcome(parsed.status);
+    count("fhircast_acks_total", { outcome: outcome.success ? "success" : outcome.failure.kind });
     // Each event is judged once per subscriber: a second answer, or one for an untracked event, is ignored.
     if (!this.sockets.answer(att.sub, event.seq, outcome.success) || outcome.success) return;
     this.outOfSync(att.sub, { eventId: parsed.id, eventName: event.name }, outcome.failure, false);
@@ -438,11 +478,55 @@ export class Topic extends DurableObject<Env> {
     this.dropSocket(ws, 1006);
   }
 
+  // ---- the inspector ------------------------------------------------------------------------
+
+  /** A snapshot of the topic for the inspector: subscribers, open contexts, recent events. */
+  async inspect(): Promise<InspectView> {
+    const now = Date.now();
+    if (!this.ready) return { topic: "", subscribers: [], contexts: [], events: [] };
+    const atts = new Map(this.sockets.attachments().map((a) => [a.sub, a]));
+    const current = this.store.currentAnchor();
+    return {
+      topic: this.topicName(),
+      subscribers: this.store.subscriptions().map((r) => {
+        const a = atts.get(r.id);
+        return {
+          id: r.id,
+          name: r.name,
+          events: r.events.split(","),
+          connected: r.connected_at !== null,
+          leaseSecondsLeft: r.expires_at === null ? null : Math.max(0, Math.round((r.expires_at - now) / 1000)),
+          pendingAcks: a?.pending?.length ?? 0,
+          missedAcks: a?.misses ?? 0,
+          lastSyncError: a?.lastSyncError ?? null,
+        };
+      }),
+      contexts: this.store.contexts().reverse().map((c) => ({
+        anchor: c.anchor,
+        type: c.anchor_type,
+        current: c.anchor === current,
+        versionId: c.version_id,
+        event: withVersion(JSON.parse(c.open_event) as Notification, c.version_id),
+        content: this.store.contentBundle(c.anchor, c.version_id),
+      })),
+      events: this.store.eventLog(50).reverse().map((e) => ({
+        seq: e.seq,
+        acceptedAt: new Date(e.accepted_at).toISOString(),
+        event: JSON.parse(e.body) as Notification,
+      })),
+    };
+  }
+
   /**
    * A socket that closed ends its subscription (requirements §3.6, A39). A close by the subscriber
    * with a code other than 1000/1001 is a SyncError (§2.5); closes the hub started are not.
    */
   private dropSocket(ws: WebSocket, code: number): void {
+    if (this.sockets.isInspector(ws)) {
+      this.sockets.forgetInspector(ws);
+      if (code !== 1005 && code !== 1006 && code !== 1015) closeSocket(ws, code, "");
+      return;
+    }
     const att = this.sockets.attachment(ws);
     if (!att || !this.ready) return;
     const row = this.store.subscription(att.sub);
@@ -453,11 +537,13 @@ export class Topic extends DurableObject<Env> {
     }
     this.sockets.forget(att.sub);
     if (row) {
+      socketClosed();
       this.ctx.storage.transactionSync(() => {
         this.store.deleteSubscription(att.sub);
         this.touch(Date.now());
       });
       this.scheduleAlarm();
+      this.sockets.toInspectors(subscribersChanged);
       log("disconnect", { sub: att.sub, code });
     }
     // Reciprocate the close; 1005/1006/1015 must not be sent in a close frame.
@@ -554,6 +640,16 @@ function ownership(row: SubscriptionRow, clientId: string | undefined) {
 function anchorChange(req: PublishRequest): AnchorChange | undefined {
   if ((req.role !== "open" && req.role !== "close") || !req.anchor || !req.anchorType) return undefined;
   return { role: req.role, type: req.anchorType, id: req.anchor.slice(req.anchorType.length + 1) };
+}
+
+function inspectorEvent(seq: number, acceptedAt: number, event: Notification): string {
+  const frame: InspectorFrame = { type: "event", seq, acceptedAt: new Date(acceptedAt).toISOString(), event };
+  return JSON.stringify(frame);
+}
+
+function subscribersChanged(): string {
+  const frame: InspectorFrame = { type: "changed", what: "subscribers" };
+  return JSON.stringify(frame);
 }
 
 /** The event as distributed: the hub's versionId at event level (requirements A3). */

@@ -1,7 +1,7 @@
 // The edge Worker: routes FHIRcast HTTP requests, validates everything that needs no state (shape,
 // catalog, size), and hands typed requests to the topic's Durable Object. It never touches storage.
 import { Router, type IRequest } from "itty-router";
-import { authenticate, type Principal, wwwAuthenticate } from "./auth/tokens";
+import { authenticate, INSPECT_SCOPE, type Principal, wwwAuthenticate } from "./auth/tokens";
 import { allows } from "./auth/scopes";
 import { devPublicJwks, issueToken } from "./auth/dev-issuer";
 import { hubSettings, type Env } from "./config";
@@ -11,8 +11,10 @@ import { validatePublish } from "./protocol/publish";
 import { collectParams, parseSubscription, type SubscriptionRequest } from "./protocol/subscription";
 import { type Failure, fail, ok, type Result, type SubscriptionResponse, type WellKnown } from "./protocol/wire";
 import { log } from "./log";
+import { observePublish } from "./metrics";
 
 export { Topic } from "./topic";
+import { INSPECTOR_PATH } from "./topic";
 export { DevIssuer } from "./auth/dev-issuer";
 
 // ---- CORS and the Origin allow-list (§4.3: Origin is not a credential, only a browser filter) --------
@@ -223,8 +225,10 @@ async function publish(request: Request, env: Env, body: unknown, pathTopic?: st
       : fail(403, "forbidden", `the access token has no write scope for ${req.value.eventName} (fhircast/${req.value.eventName}.write)`)) ??
     (await rateLimit(env, request, who.value, "publish"));
   if (denied) return failure(denied, "outcome");
+  const started = Date.now();
   const result = await topicStub(env, topic).publish(req.value);
   if (!result.ok) return failure(result, "outcome");
+  observePublish(Date.now() - started);
   return new Response(null, { status: 202 });
 }
 
@@ -238,14 +242,27 @@ async function postTopic(request: IRequest, env: Env): Promise<Response> {
   if (!body.ok) return outcomeResponse(body.status, body.code, body.detail);
   const json = parseJson(body.value);
   if (!json.ok) return outcomeResponse(json.status, json.code, json.detail);
-  return publish(request, env, json.value, decodeURIComponent(request.params.topic!));
+  const topic = pathTopic(request);
+  if (!topic.ok) return outcomeResponse(topic.status, topic.code, topic.detail);
+  return publish(request, env, json.value, topic.value);
+}
+
+/** The `{topic}` path segment, percent-decoded; a malformed escape is the client's error (400), not a 500. */
+function pathTopic(request: IRequest): Result<string> {
+  try {
+    return ok(decodeURIComponent(request.params.topic!));
+  } catch {
+    return fail(400, "invalid", "the topic in the URL is not valid percent-encoding");
+  }
 }
 
 /** GET {hub.url}/{topic}: current context (§2.9), if the token may read the current anchor's open event. */
 async function getContext(request: IRequest, env: Env): Promise<Response> {
   const who = await authenticate(request, env, hubSettings(env).config.auth);
   if (!who.ok) return failure(who, "outcome");
-  const topic = decodeURIComponent(request.params.topic!);
+  const decoded = pathTopic(request);
+  if (!decoded.ok) return outcomeResponse(decoded.status, decoded.code, decoded.detail);
+  const topic = decoded.value;
   const denied = checkTopic(who.value, topic);
   if (denied) return failure(denied, "outcome");
   const { context, eventName } = await topicStub(env, topic).currentContext();
@@ -253,6 +270,42 @@ async function getContext(request: IRequest, env: Env): Promise<Response> {
     return outcomeResponse(403, "forbidden", `the access token has no read scope for ${eventName}, the current context's event`);
   }
   return jsonResponse(200, context);
+}
+
+/**
+ * The inspector (GET /api/inspect/{topic} and its live socket /api/inspect/{topic}/live): needs the
+ * hub's own inspect scope (any token in open mode) and respects topic binding; browsers cannot set
+ * headers on a WebSocket, so the live socket also takes the token as `?access_token=`.
+ */
+async function inspectorAccess(request: IRequest, env: Env): Promise<Response | { topic: string }> {
+  const url = new URL(request.url);
+  const fromQuery = url.searchParams.get("access_token");
+  const authRequest = fromQuery && !request.headers.has("Authorization")
+    ? new Request(request.url, { headers: { Authorization: `Bearer ${fromQuery}` } })
+    : request;
+  const who = await authenticate(authRequest, env, hubSettings(env).config.auth);
+  if (!who.ok) return failure(who, "outcome");
+  const topic = decodeURIComponent(request.params.topic!);
+  const denied =
+    checkTopic(who.value, topic) ??
+    (who.value.scopes.includes(INSPECT_SCOPE) ? undefined : fail(403, "forbidden", `the inspector needs the ${INSPECT_SCOPE} scope`));
+  if (denied) return failure(denied, "outcome");
+  return { topic };
+}
+
+async function inspect(request: IRequest, env: Env): Promise<Response> {
+  const access = await inspectorAccess(request, env);
+  if (access instanceof Response) return access;
+  return jsonResponse(200, await topicStub(env, access.topic).inspect(), { "Cache-Control": "no-store" });
+}
+
+async function inspectLive(request: IRequest, env: Env): Promise<Response> {
+  if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
+    return textResponse(426, "this endpoint takes a WebSocket upgrade", { Upgrade: "websocket" });
+  }
+  const access = await inspectorAccess(request, env);
+  if (access instanceof Response) return access;
+  return topicStub(env, access.topic).fetch(new Request(`https://topic${INSPECTOR_PATH}`, request));
 }
 
 /** POST /auth/token: the development issuer's client_credentials grant (AUTH_MODE=dev only). */
@@ -320,6 +373,8 @@ router
   .post(HUB_PATH, postHub)
   .post(`${HUB_PATH}/:topic`, postTopic)
   .get(`${HUB_PATH}/:topic`, getContext)
+  .get("/api/inspect/:topic", inspect)
+  .get("/api/inspect/:topic/live", inspectLive)
   .get(`${WS_PATH_PREFIX}*`, connect)
   .all("*", (req) => textResponse(404, `no route for ${req.method} ${new URL(req.url).pathname}`));
 

@@ -14,6 +14,8 @@ export interface Principal {
   /** `client_id`, else `azp`, else `sub`; undefined in open mode (no ownership checks). */
   clientId?: string;
   grants: Grant[];
+  /** Every scope in the token (FHIRcast and others, e.g. the inspector's). */
+  scopes: string[];
   /** The topic the token is bound to, if it names one. */
   topic?: string;
   /** Token expiry (ms since epoch); a lease never outlives it. */
@@ -21,6 +23,9 @@ export interface Principal {
 }
 
 const EVERYTHING: Grant[] = [{ event: "*", read: true, write: true }];
+
+/** The hub's own scope for the inspector (GET /api/inspect/{topic}, its live socket). */
+export const INSPECT_SCOPE = "fhircast-hub/inspect";
 
 /** Remote key sets are cached per isolate (jose caches the keys and honours cooldowns). */
 const remoteSets = new Map<string, JWTVerifyGetKey>();
@@ -58,7 +63,7 @@ export async function authenticate(request: Request, env: Env, auth: AuthConfig)
       log("auth.open", { note: "AUTH_MODE=open: anyone can drive every topic; never use this in production" }, "warn");
       openWarned = true;
     }
-    return ok({ grants: EVERYTHING });
+    return ok({ grants: EVERYTHING, scopes: [INSPECT_SCOPE] });
   }
   if (auth.mode === "smart" && auth.misconfigured) {
     return fail(503, "exception", `authentication is not configured: ${auth.misconfigured}; the hub refuses every request until it is`);
@@ -78,10 +83,16 @@ export async function authenticate(request: Request, env: Env, auth: AuthConfig)
   }
   const clientId = [payload.client_id, payload.azp, payload.sub].find((v): v is string => typeof v === "string" && v !== "");
   const topicClaim = payload[auth.topicClaim];
+  // A topic claim that is present but names no topic must not leave the token unbound (fail closed).
+  if (topicClaim !== undefined && (typeof topicClaim !== "string" || topicClaim === "")) {
+    return unauthorized(`token claim "${auth.topicClaim}" must be a non-empty string`);
+  }
+  const scope = typeof payload.scope === "string" ? payload.scope : Array.isArray(payload.scp) ? payload.scp.join(" ") : "";
   return ok({
     clientId,
-    grants: parseScopes(typeof payload.scope === "string" ? payload.scope : Array.isArray(payload.scp) ? payload.scp.join(" ") : ""),
-    topic: typeof topicClaim === "string" && topicClaim !== "" ? topicClaim : undefined,
+    grants: parseScopes(scope),
+    scopes: scope.split(/\s+/).filter(Boolean),
+    topic: topicClaim as string | undefined,
     expiresAt: payload.exp! * 1000,
   });
 }

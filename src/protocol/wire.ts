@@ -102,3 +102,35 @@ export const fail = (status: number, code: string, detail: string): Failure => (
   code,
   detail,
 });
+
+/** The inspector's snapshot of one topic (GET /api/inspect/{topic}); no secrets, no endpoints. */
+export interface InspectView {
+  topic: string;
+  subscribers: {
+    id: string;
+    name: string | null;
+    events: string[];
+    connected: boolean;
+    leaseSecondsLeft: number | null;
+    /** Events delivered and not yet acknowledged. */
+    pendingAcks: number;
+    missedAcks: number;
+    lastSyncError: { reason: string; at: string } | null;
+  }[];
+  /** Open contexts, most recently opened first. */
+  contexts: {
+    anchor: string;
+    type: string;
+    current: boolean;
+    versionId: string;
+    event: Notification;
+    content: Record<string, unknown>;
+  }[];
+  /** The newest logged events, newest first. */
+  events: { seq: number; acceptedAt: string; event: Notification }[];
+}
+
+/** A frame on the inspector's live socket. */
+export type InspectorFrame =
+  | { type: "event"; seq: number; acceptedAt: string; event: Notification }
+  | { type: "changed"; what: "subscribers" };

@@ -15,7 +15,12 @@ export interface SocketAttachment {
   misses?: number;
   /** Per anchor type, the id of the last open this socket received: derived opens are not repeated. */
   opened?: Record<string, string>;
+  /** The last SyncError the hub raised about this subscriber, for the inspector. */
+  lastSyncError?: { reason: string; at: string };
 }
+
+/** Tag and attachment of the inspector's live sockets (not subscribers). */
+export const INSPECTOR_TAG = "inspector";
 
 /** The anchor an open or close event concerns, to keep each socket's `opened` up to date. */
 export interface AnchorChange {
@@ -51,6 +56,7 @@ export function closeReason(reason: string): string {
 
 export class SocketIndex {
   private entries: Map<string, Entry> | undefined;
+  private inspectorSockets: WebSocket[] | undefined;
 
   constructor(private readonly ctx: DurableObjectState) {}
 
@@ -180,6 +186,41 @@ export class SocketIndex {
       out.push({ sub, misses: e.att.misses });
     }
     return out;
+  }
+
+  /** Every subscriber's attachment, for the inspector. */
+  attachments(): SocketAttachment[] {
+    return [...this.all().values()].map((e) => e.att);
+  }
+
+  noteSyncError(sub: string, reason: string, at: string): void {
+    const e = this.all().get(sub);
+    if (!e) return;
+    e.att.lastSyncError = { reason, at };
+    e.ws.serializeAttachment(e.att);
+  }
+
+  // ---- the inspector's live sockets ----------------------------------------------------------
+  private inspectors(): WebSocket[] {
+    return (this.inspectorSockets ??= this.ctx.getWebSockets(INSPECTOR_TAG));
+  }
+  acceptInspector(ws: WebSocket): void {
+    this.ctx.acceptWebSocket(ws, [INSPECTOR_TAG]);
+    ws.serializeAttachment({ inspector: true });
+    this.inspectors().push(ws);
+  }
+  isInspector(ws: WebSocket): boolean {
+    return (ws.deserializeAttachment() as { inspector?: boolean } | null)?.inspector === true;
+  }
+  forgetInspector(ws: WebSocket): void {
+    this.inspectorSockets = this.inspectors().filter((w) => w !== ws);
+  }
+  /** Sends a frame to every inspector socket (usually none: then this costs one array check). */
+  toInspectors(frame: () => string): void {
+    const list = this.inspectors();
+    if (list.length === 0) return;
+    const f = frame();
+    for (const ws of list) sendFrame(ws, f);
   }
 
   /** Every socket, for the optional heartbeat. */

@@ -51,6 +51,9 @@ export class TopicStore {
   subscription(id: string): SubscriptionRow | undefined {
     return this.sql.exec<SubscriptionRow>(`SELECT * FROM subscriptions WHERE id = ?`, id).toArray()[0];
   }
+  subscriptions(): SubscriptionRow[] {
+    return this.sql.exec<SubscriptionRow>(`SELECT * FROM subscriptions ORDER BY created_at`).toArray();
+  }
   connectedSubscriptionIds(): string[] {
     return this.sql
       .exec<{ id: string }>(`SELECT id FROM subscriptions WHERE connected_at IS NOT NULL`)

@@ -1,0 +1,149 @@
+// WebSocket helper of the conformance kit: a subscriber's socket with a queue of parsed frames,
+// automatic acknowledgements (optional) and bounded waits. Uses only the global WebSocket (Node >= 22).
+import { isObject as isFrameObject } from "./http.ts";
+import { brief, fail } from "./types.ts";
+
+export interface Frame {
+  /** Parsed JSON, or undefined when the frame was not JSON text. */
+  json: unknown;
+  raw: string;
+  binary: boolean;
+  at: number;
+}
+
+export interface AckPolicy {
+  /** Acknowledge every notification as it arrives (default true). */
+  auto: boolean;
+  /** The `status` to send; `undefined` omits it. */
+  status?: number | string;
+}
+
+export class HubSocket {
+  readonly url: string;
+  readonly frames: Frame[] = [];
+  closed: { code: number; reason: string } | undefined;
+  /** Whether the opening handshake completed. */
+  opened = false;
+  ack: AckPolicy = { auto: true, status: 200 };
+  private readonly ws: WebSocket;
+  private waiters: (() => void)[] = [];
+
+  constructor(url: string) {
+    this.url = url;
+    this.ws = new WebSocket(url);
+    this.ws.addEventListener("open", () => {
+      this.opened = true;
+      this.wake();
+    });
+    this.ws.addEventListener("message", (e: MessageEvent) => {
+      const binary = typeof e.data !== "string";
+      const raw = typeof e.data === "string" ? e.data : "<binary frame>";
+      let json: unknown;
+      try {
+        json = binary ? undefined : (JSON.parse(raw) as unknown);
+      } catch {
+        json = undefined;
+      }
+      this.frames.push({ json, raw, binary, at: Date.now() });
+      if (this.ack.auto && isFrameObject(json) && typeof json.id === "string" && isFrameObject(json.event)) {
+        this.sendAck(json.id, this.ack.status);
+      }
+      this.wake();
+    });
+    this.ws.addEventListener("close", (e: CloseEvent) => {
+      this.closed = { code: e.code, reason: e.reason };
+      this.wake();
+    });
+    this.ws.addEventListener("error", () => this.wake());
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** Waits until `cond` holds or `timeoutMs` passes; returns whether it holds. */
+  async until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!cond()) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    return true;
+  }
+
+  /** Resolves once open; fails (CheckFailure) if the handshake does not complete. */
+  async waitOpen(timeoutMs: number): Promise<void> {
+    await this.until(() => this.opened || this.closed !== undefined, timeoutMs);
+    if (!this.opened) {
+      fail(`WebSocket ${this.url} did not open${this.closed ? ` (closed ${this.closed.code} ${this.closed.reason})` : ` within ${timeoutMs} ms`}`);
+    }
+  }
+
+  /** JSON frames received so far. */
+  get messages(): unknown[] {
+    return this.frames.map((f) => f.json);
+  }
+
+  /** Event notifications (frames with `event`) received so far. */
+  get notifications(): Record<string, any>[] {
+    return this.frames.map((f) => f.json).filter((j): j is Record<string, any> => isFrameObject(j) && isFrameObject(j.event));
+  }
+
+  find(pred: (frame: Record<string, any>) => boolean, from = 0): Record<string, any> | undefined {
+    for (const f of this.frames.slice(from)) if (isFrameObject(f.json) && pred(f.json)) return f.json;
+    return undefined;
+  }
+
+  /** Waits for a JSON frame matching `pred` (searching from frame index `from`). */
+  async waitFor(pred: (frame: Record<string, any>) => boolean, timeoutMs: number, what: string, from = 0): Promise<Record<string, any>> {
+    let found: Record<string, any> | undefined;
+    await this.until(() => (found = this.find(pred, from)) !== undefined || this.closed !== undefined, timeoutMs);
+    found ??= this.find(pred, from);
+    if (!found) {
+      const state = this.closed ? `socket closed (${this.closed.code} ${this.closed.reason})` : `nothing within ${timeoutMs} ms`;
+      fail(`expected ${what}: ${state}; frames received: ${brief(this.messages, 600)}`);
+    }
+    return found;
+  }
+
+  /** The first frame (the confirmation or a denial). */
+  async first(timeoutMs: number): Promise<Record<string, any>> {
+    return this.waitFor(() => true, timeoutMs, "a first frame (subscription confirmation)");
+  }
+
+  /** Waits for the event notification with id `id`. */
+  waitEvent(id: string, timeoutMs: number, what = `the event with id ${id}`): Promise<Record<string, any>> {
+    return this.waitFor((f) => isFrameObject(f.event) && f.id === id, timeoutMs, what);
+  }
+
+  /** Waits for the socket to close; returns the code and reason, or undefined on timeout. */
+  async waitClose(timeoutMs: number): Promise<{ code: number; reason: string } | undefined> {
+    await this.until(() => this.closed !== undefined, timeoutMs);
+    return this.closed;
+  }
+
+  sendAck(id: string, status?: number | string): void {
+    this.send(status === undefined ? { id } : { id, status });
+  }
+
+  send(data: unknown): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(typeof data === "string" ? data : JSON.stringify(data));
+  }
+
+  close(code = 1000, reason = ""): void {
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) {
+      try {
+        this.ws.close(code, reason);
+      } catch {
+        // already closing
+      }
+    }
+  }
+}

@@ -1,0 +1,63 @@
+// The inspector's API (issue 8): a snapshot of one topic and a live socket of its events, behind the
+// hub's own inspect scope; never another topic.
+import { describe, expect, it } from "vitest";
+import { hubFetch, mintToken, patientOpen, publish, subscriber, uniqueTopic } from "../helpers/hub";
+
+async function inspectorToken(claims: Record<string, unknown> = {}) {
+  return mintToken({ scope: "fhircast/*.read fhircast-hub/inspect", client_id: "inspector", ...claims });
+}
+
+describe("inspector API", () => {
+  it("the snapshot lists subscribers, open contexts (current marked, newest first) and recent events", async () => {
+    const topic = uniqueTopic("inspect");
+    await subscriber(topic, "Patient-open,SyncError", { "subscriber.name": "Viewer" });
+    await publish(patientOpen(topic, "p1"));
+    const second = patientOpen(topic, "p2");
+    await publish(second);
+    const res = await hubFetch(`/api/inspect/${topic}`, { headers: { Authorization: `Bearer ${await inspectorToken()}` } });
+    expect(res.status).toBe(200);
+    const view = (await res.json()) as any;
+    expect(view.topic).toBe(topic);
+    expect(view.subscribers).toHaveLength(1);
+    expect(view.subscribers[0]).toMatchObject({ name: "Viewer", events: ["Patient-open", "SyncError"], connected: true, missedAcks: 0, lastSyncError: null });
+    expect(view.subscribers[0].leaseSecondsLeft).toBeGreaterThan(3500);
+    expect(view.contexts.map((c: any) => [c.anchor, c.current])).toEqual([["Patient/p2", true], ["Patient/p1", false]]);
+    expect(view.contexts[0].event.id).toBe(second.id);
+    expect(view.contexts[0].content).toMatchObject({ resourceType: "Bundle", type: "collection", entry: [] });
+    expect(view.events.map((e: any) => e.event.id)[0]).toBe(second.id);
+    expect(JSON.stringify(view)).not.toContain("/ws/");
+  });
+
+  it("the live socket streams every accepted event and subscription changes", async () => {
+    const topic = uniqueTopic("inspect-live");
+    const res = await hubFetch(`http://hub.test/api/inspect/${topic}/live?access_token=${await inspectorToken()}`, {
+      headers: { Upgrade: "websocket", Authorization: "" },
+    });
+    expect(res.status).toBe(101);
+    const ws = res.webSocket!;
+    const frames: any[] = [];
+    ws.addEventListener("message", (e) => frames.push(JSON.parse(e.data as string)));
+    ws.accept();
+    await subscriber(topic, "Patient-open");
+    const ev = patientOpen(topic);
+    await publish(ev);
+    const deadline = Date.now() + 5000;
+    while (!frames.some((f) => f.type === "event") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(frames.filter((f) => f.type === "changed").length).toBeGreaterThan(0);
+    const evf = frames.find((f) => f.type === "event");
+    expect(evf.event.id).toBe(ev.id);
+    expect(evf.seq).toBe(1);
+    ws.close(1000);
+  });
+
+  it("needs the inspect scope (403), a valid token (401), and a token bound to another topic is refused (403)", async () => {
+    const topic = uniqueTopic("inspect-auth");
+    const noScope = await mintToken({ scope: "fhircast/*.read" });
+    expect((await hubFetch(`/api/inspect/${topic}`, { headers: { Authorization: `Bearer ${noScope}` } })).status).toBe(403);
+    expect((await hubFetch(`/api/inspect/${topic}`, { headers: { Authorization: "" } })).status).toBe(401);
+    const bound = await inspectorToken({ "hub.topic": "another-topic" });
+    expect((await hubFetch(`/api/inspect/${topic}`, { headers: { Authorization: `Bearer ${bound}` } })).status).toBe(403);
+    const live = await hubFetch(`http://hub.test/api/inspect/${topic}/live?access_token=${bound}`, { headers: { Upgrade: "websocket", Authorization: "" } });
+    expect(live.status).toBe(403);
+  });
+});
