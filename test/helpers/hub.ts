@@ -127,7 +127,7 @@ export function topicSql<T extends Record<string, SqlStorageValue>>(topic: strin
 }
 
 /** Makes every deadline of `kind` due now and runs the object's alarm; returns whether an alarm ran. */
-export async function fireDeadlines(topic: string, kind: "connect" | "lease" | "idle"): Promise<boolean> {
+export async function fireDeadlines(topic: string, kind: string): Promise<boolean> {
   await topicSql(topic, `UPDATE deadlines SET due = 0 WHERE kind = ?`, kind);
   return runDurableObjectAlarm(topicStub(topic));
 }

@@ -1,0 +1,118 @@
+// FHIRcast 3.0.0 §2.4 (requirements §2.4): after the confirmation the hub SHALL send the current
+// context: for each anchor type the most recent `*-open` with no matching close, filtered to the
+// subscriber's events, in original order, with original id and timestamp and the current versionId.
+import { describe, expect, it } from "vitest";
+import {
+  asDistributedOpen, encounterClose, encounterOpen, patientClose, patientOpen, publish, reportOpen, subscriber, uniqueTopic,
+} from "../helpers/hub";
+
+/** Publishes each event (expecting 202) and returns the frames a listener subscribed to everything received. */
+async function publishAll(topic: string, events: ReturnType<typeof patientOpen>[]) {
+  const listener = await subscriber(topic, "Patient-open,Patient-close,Encounter-open,Encounter-close,DiagnosticReport-open,DiagnosticReport-close");
+  for (const ev of events) expect((await publish(ev)).status).toBe(202);
+  const frames = (await listener.client.waitFrames(1 + events.length)).slice(1) as any[];
+  return { listener: listener.client, frames };
+}
+
+describe("current-context replay on connect (§2.4 SHALL)", () => {
+  it("SHALL send the confirmation first, then the most recent unclosed open per anchor type, exactly as distributed live (id, timestamp, context.versionId)", async () => {
+    const topic = uniqueTopic("replay");
+    const evP1 = patientOpen(topic, "p1");
+    const evR1 = reportOpen(topic, "r1", "p1");
+    const evP2 = patientOpen(topic, "p2");
+    const evP2Close = patientClose(topic, "p2");
+    const evE1 = encounterOpen(topic, "e1", "p1");
+    const evE1Close = encounterClose(topic, "e1", "p1");
+    const { listener, frames } = await publishAll(topic, [evP1, evR1, evP2, evP2Close, evE1, evE1Close]);
+    const liveP1 = frames[0];
+    const liveR1 = frames[1];
+    expect(liveP1).toEqual(asDistributedOpen(evP1));
+    expect(liveR1).toEqual(asDistributedOpen(evR1));
+
+    const { client } = await subscriber(topic, "Patient-open,DiagnosticReport-open,Encounter-open", {}, 2);
+    expect(client.frames[0]).toEqual({
+      "hub.mode": "subscribe", "hub.topic": topic, "hub.events": "Patient-open,DiagnosticReport-open,Encounter-open", "hub.lease_seconds": 3600,
+    });
+    // Patient p2 was closed, so the most recent unclosed Patient-open is p1's; the Encounter is closed.
+    expect(client.frames[1]).toEqual(liveP1);
+    expect(client.frames[2]).toEqual(liveR1);
+    expect((await client.frame(1)).timestamp).toBe(evP1.timestamp);
+    expect((await client.frame(1)).id).toBe(evP1.id);
+    await client.quiet(3);
+    // The replay goes to the new subscriber only.
+    await listener.quiet(1 + 6);
+    client.close();
+    listener.close();
+  });
+
+  it("replays in original chronological order: a re-opened anchor comes after an anchor opened in between", async () => {
+    const topic = uniqueTopic("replay");
+    const evP1 = patientOpen(topic, "p1");
+    const evR1 = reportOpen(topic, "r1", "p1");
+    const evP1Again = patientOpen(topic, "p1");
+    const { listener, frames } = await publishAll(topic, [evP1, evR1, evP1Again]);
+    const { client } = await subscriber(topic, "Patient-open,DiagnosticReport-open", {}, 2);
+    expect(client.frames.slice(1)).toEqual([frames[1], frames[2]]);
+    expect((await client.frame(2)).id).toBe(evP1Again.id);
+    await client.quiet(3);
+    client.close();
+    listener.close();
+  });
+
+  it("replays only the most recent open of an anchor type when several of that type are open (multi-tab)", async () => {
+    const topic = uniqueTopic("replay");
+    const { listener, frames } = await publishAll(topic, [patientOpen(topic, "p1"), patientOpen(topic, "p2")]);
+    const { client } = await subscriber(topic, "Patient-open", {}, 1);
+    expect(client.frames[1]).toEqual(frames[1]);
+    expect((await client.frame(1)).event.context[0].resource.id).toBe("p2");
+    await client.quiet(2);
+    client.close();
+    listener.close();
+  });
+
+  it("SHALL NOT replay events the subscriber is not subscribed to", async () => {
+    const topic = uniqueTopic("replay");
+    const evP1 = patientOpen(topic, "p1");
+    const evR1 = reportOpen(topic, "r1", "p1");
+    const { listener, frames } = await publishAll(topic, [evP1, evR1]);
+
+    const onlyReport = await subscriber(topic, "DiagnosticReport-open", {}, 1);
+    expect(onlyReport.client.frames.slice(1)).toEqual([frames[1]]);
+    await onlyReport.client.quiet(2);
+
+    const closesOnly = await subscriber(topic, "Patient-close,DiagnosticReport-close");
+    await closesOnly.client.quiet(1);
+
+    const encounterOnly = await subscriber(topic, "Encounter-open");
+    await encounterOnly.client.quiet(1);
+
+    for (const c of [onlyReport.client, closesOnly.client, encounterOnly.client, listener]) c.close();
+  });
+
+  it("replays nothing when every opened context was closed", async () => {
+    const topic = uniqueTopic("replay");
+    const { listener } = await publishAll(topic, [patientOpen(topic, "p1"), patientClose(topic, "p1")]);
+    const { client } = await subscriber(topic, "Patient-open,Patient-close");
+    await client.quiet(1);
+    client.close();
+    listener.close();
+  });
+
+  it("replays nothing on a topic that never had an event", async () => {
+    const topic = uniqueTopic("replay");
+    const { client } = await subscriber(topic, "Patient-open");
+    await client.quiet(1);
+    client.close();
+  });
+
+  it("matches the subscriber's events case-insensitively when replaying", async () => {
+    const topic = uniqueTopic("replay");
+    const evP1 = patientOpen(topic, "p1");
+    const { listener, frames } = await publishAll(topic, [evP1]);
+    const { client } = await subscriber(topic, "PATIENT-OPEN", {}, 1);
+    expect(client.frames[0]).toMatchObject({ "hub.events": "Patient-open" });
+    expect(client.frames[1]).toEqual(frames[0]);
+    client.close();
+    listener.close();
+  });
+});
