@@ -48,7 +48,7 @@ export interface ClientEventMap {
   /** The client re-read the current context, e.g. after an update was refused with 409. */
   resync: { cause: "conflict"; anchor?: string; versionId?: string; context: CurrentContext };
   /** close() finished: unsubscribed and the socket closed. */
-  close: { code: number; reason: string };
+  close: { code: number; reason: string; complete: boolean };
   /** Something failed in the background (a reconnect attempt, a lease renewal, an acknowledgement). */
   error: { error: Error; during: "reconnect" | "renew" | "ack" | "unsubscribe" | "frame" };
 }

@@ -15,8 +15,8 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 /** A frame's text: strings as they are, binary frames decoded as UTF-8. */
 export function frameText(data: unknown): string | undefined {
   if (typeof data === "string") return data;
-  if (data instanceof ArrayBuffer) return new TextDecoder().decode(data);
-  if (ArrayBuffer.isView(data)) return new TextDecoder().decode(data);
+  if (data instanceof ArrayBuffer) return new TextDecoder().decode(new Uint8Array(data));
+  if (ArrayBuffer.isView(data)) return new TextDecoder().decode(new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength));
   return undefined;
 }
 

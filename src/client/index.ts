@@ -1,0 +1,30 @@
+// FHIRcast subscriber client (package entry point "./client"): see docs/client.md.
+// Runs in browsers, Node ≥ 22 and Workers with platform APIs only (fetch, WebSocket, crypto).
+export { FhircastClient, DeniedError, type ClientState, type CloseResult, type PublishResult, type UpdateResult } from "./client";
+export type { FhircastClientOptions } from "./options";
+export type { ClientEventMap, ReceivedEvent, AckStatus } from "./client-events";
+export { HubError, HubHttp, type TokenSource, type FetchLike, type SubscribeParams } from "./hub-http";
+export {
+  buildEvent,
+  checkEvent,
+  contextFor,
+  EventValidationError,
+  referenceEntry,
+  resourceEntry,
+  syncErrorContext,
+  updateBundle,
+  type ContentChanges,
+  type ContextValues,
+  type EventOptions,
+  type FhirResource,
+  type ReferenceLike,
+} from "./event-builder";
+export { parseFrame, grantedEvents, type Frame } from "./frames";
+export { syncErrorDetails, type SyncErrorDetails } from "./syncerror";
+export { VersionTracker, anchorOf } from "./versions";
+export { backoffDelay, RECONNECT_DEFAULTS, type ReconnectOptions } from "./backoff";
+export { TypedEmitter, type Listener } from "./emitter";
+export type { SocketLike, SocketFactory } from "./socket";
+// The hub's own wire types and catalog, re-exported for applications.
+export type { Confirmation, ContextEntry, CurrentContext, Denial, Notification, WellKnown } from "../protocol/wire";
+export { EventCatalog, type EventSpec, type EventRole } from "../events/catalog";
