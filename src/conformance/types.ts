@@ -62,6 +62,8 @@ export interface Check {
   requirement: string;
   spec: SpecRef;
   requires?: Feature[];
+  /** Takes seconds of waiting (timeouts, leases): started first so that the run ends sooner. */
+  slow?: boolean;
   /** Runs the check; throws CheckFailure (fail) or CheckSkip (skip). A returned string is a note. */
   run(ctx: CheckContext): Promise<string | void>;
 }

@@ -27,6 +27,7 @@ export class HubSocket {
   ack: AckPolicy = { auto: true, status: 200 };
   private readonly ws: WebSocket;
   private waiters: (() => void)[] = [];
+  private closeCalled = false;
 
   constructor(url: string) {
     this.url = url;
@@ -61,14 +62,14 @@ export class HubSocket {
     for (const w of this.waiters.splice(0)) w();
   }
 
-  /** Waits until `cond` holds or `timeoutMs` passes; returns whether it holds. */
+  /** Waits until `cond` holds or `timeoutMs` passes (re-checked on every event and every 50 ms). */
   async until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     while (!cond()) {
       const left = deadline - Date.now();
       if (left <= 0) return false;
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
+        const t = setTimeout(resolve, Math.min(left, 50));
         this.waiters.push(() => {
           clearTimeout(t);
           resolve();
@@ -123,10 +124,27 @@ export class HubSocket {
     return this.waitFor((f) => isFrameObject(f.event) && f.id === id, timeoutMs, what);
   }
 
-  /** Waits for the socket to close; returns the code and reason, or undefined on timeout. */
+  /**
+   * Whether the hub has closed the connection: the close event, or the hub's close frame (the socket
+   * went to CLOSING without this side calling close(); the TCP teardown may follow much later).
+   */
+  get closedByPeer(): boolean {
+    return this.closed !== undefined || (!this.closeCalled && this.ws.readyState === WebSocket.CLOSING);
+  }
+
+  /**
+   * Waits until the hub closes the connection (close event or close frame, see closedByPeer); returns
+   * the code and reason (code 0 while only the close frame is known), or undefined on timeout.
+   */
   async waitClose(timeoutMs: number): Promise<{ code: number; reason: string } | undefined> {
-    await this.until(() => this.closed !== undefined, timeoutMs);
-    return this.closed;
+    await this.until(() => this.closedByPeer, timeoutMs);
+    if (this.closed) return this.closed;
+    return this.closedByPeer ? { code: 0, reason: "close frame received, TCP connection not yet closed" } : undefined;
+  }
+
+  /** How the connection ended, for notes. */
+  describeClose(c: { code: number; reason: string }): string {
+    return c.code === 0 ? "sent its close frame (TCP teardown still pending)" : `closed with ${c.code}${c.reason ? ` "${c.reason}"` : ""}`;
   }
 
   sendAck(id: string, status?: number | string): void {
@@ -138,6 +156,7 @@ export class HubSocket {
   }
 
   close(code = 1000, reason = ""): void {
+    this.closeCalled = true;
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) {
       try {
         this.ws.close(code, reason);

@@ -1,0 +1,213 @@
+// SyncError (FHIRcast 3.0.0 §2.5, §3.2.1), when the hub lists SyncError in eventsSupported.
+import type { CheckContext } from "../context.ts";
+
+import { type Json, notification, patientOpen, uid } from "../fixtures.ts";
+import { type Check, assert, brief, skip } from "../types.ts";
+import type { HubSocket } from "../ws.ts";
+import { RECEIVE, SYNCERROR } from "./spec.ts";
+import { isEvent, isTimestamp, sameName, syncErrorInfo } from "./util.ts";
+
+const SUBSCRIBER_NAME = "Conformance Subscriber B";
+
+/** Waits for a SyncError on `ws` about event `eventId`. */
+function syncErrorAbout(ctx: CheckContext, ws: HubSocket, eventId: string, timeoutMs = ctx.waitMs, what = `a SyncError about event ${eventId}`) {
+  return ws.waitFor((f) => isEvent(f, "SyncError") && syncErrorInfo(f)?.eventId === eventId, timeoutMs, what);
+}
+
+/**
+ * Watcher A (Patient-open, SyncError), subscriber B (Patient-open, SyncError; acks with `status`) and
+ * C (Patient-open only). One Patient-open is published; B refuses or fails it.
+ */
+async function errorAck(ctx: CheckContext, status: number | string) {
+  const s = await ctx.session();
+  const a = await ctx.subscriber(s, "Patient-open,SyncError");
+  const b = await ctx.subscriber(s, "Patient-open,SyncError", { "subscriber.name": SUBSCRIBER_NAME }, { auto: false });
+  const c = await ctx.subscriber(s, "Patient-open");
+  const event = patientOpen(s.topic, uid("p"));
+  await ctx.publishOk(s, event);
+  await b.ws.waitEvent(event.id, ctx.waitMs);
+  b.ws.sendAck(event.id, status);
+  const se = await syncErrorAbout(ctx, a.ws, event.id, ctx.waitMs, `a SyncError for the other subscribers after an ack with status ${status}`);
+  return { s, a, b, c, event, se };
+}
+
+function checkProfile(se: Record<string, any>, topic: string, event: Json): string | void {
+  assert(isTimestamp(se.timestamp), `SyncError timestamp is ${brief(se.timestamp)}`);
+  assert(typeof se.id === "string" && se.id !== "" && se.id !== event.id, `SyncError id is ${brief(se.id)} (must be its own event id)`);
+  assert(se.event["hub.topic"] === topic, `SyncError hub.topic is ${brief(se.event["hub.topic"])}`);
+  const info = syncErrorInfo(se);
+  assert(info, `no context entry "operationoutcome" with an OperationOutcome issue: ${brief(se.event.context)}`);
+  assert(info.issue.severity === "warning", `issue.severity is ${brief(info.issue.severity)}, expected "warning"`);
+  assert(info.issue.code === "processing", `issue.code is ${brief(info.issue.code)}, expected "processing"`);
+  assert(typeof info.issue.diagnostics === "string" && info.issue.diagnostics !== "", `issue.diagnostics is ${brief(info.issue.diagnostics)}`);
+  assert(info.codings.length >= 3, `issue.details.coding has ${info.codings.length} codings, expected eventid, eventname and subscribername`);
+  assert(info.eventId === event.id, `eventid coding is ${brief(info.eventId)}, expected ${event.id}`);
+  assert(sameName(info.eventName, event.event["hub.event"]), `eventname coding is ${brief(info.eventName)}`);
+  assert(typeof info.subscriberName === "string" && info.subscriberName !== "", `subscribername coding is ${brief(info.subscriberName)}`);
+  const system = info.codings.find((x) => typeof x.system === "string" && x.system.endsWith("/syncerror/subscriber"));
+  if (system) return `subscriber coding uses the 3-2-1 example's ".../syncerror/subscriber" system, not the profile's ".../subscribername"`;
+  if (info.subscriberName !== SUBSCRIBER_NAME) return `subscribername is "${info.subscriberName}" (subscriber.name was "${SUBSCRIBER_NAME}")`;
+}
+
+const ACK_REQ = "If a Subscriber acknowledges with 409 or another 4xx, or with 500 or another 5xx, the Hub SHALL send a SyncError (refused / not delivered) to the other Subscribers of the topic.";
+
+export const syncErrorChecks: Check[] = [
+  {
+    id: "syncerror.ack-409",
+    section: "syncerror",
+    level: "SHALL",
+    title: "An ack with status 409 makes the hub send a SyncError to the other subscribers",
+    requirement: ACK_REQ,
+    spec: RECEIVE,
+    requires: ["syncError"],
+    async run(ctx) {
+      await errorAck(ctx, 409);
+    },
+  },
+  {
+    id: "syncerror.ack-4xx",
+    section: "syncerror",
+    level: "SHALL",
+    title: "An ack with another 4xx (\"404\" as a string) makes the hub send a SyncError",
+    requirement: ACK_REQ,
+    spec: RECEIVE,
+    requires: ["syncError"],
+    async run(ctx) {
+      await errorAck(ctx, "404");
+    },
+  },
+  {
+    id: "syncerror.ack-5xx",
+    section: "syncerror",
+    level: "SHALL",
+    title: "An ack with status 500 makes the hub send a SyncError",
+    requirement: ACK_REQ,
+    spec: RECEIVE,
+    requires: ["syncError"],
+    async run(ctx) {
+      await errorAck(ctx, 500);
+    },
+  },
+  {
+    id: "syncerror.profile",
+    section: "syncerror",
+    level: "SHALL",
+    title: "A hub SyncError is an OperationOutcome (warning, processing, diagnostics, eventid/eventname/subscribername codings)",
+    requirement: "Hub-generated SyncError: OperationOutcome with issue code processing, severity warning, diagnostics, and details.coding for eventid, eventname and subscribername (fhircast-hub-operation-outcome-syncerror).",
+    spec: SYNCERROR,
+    requires: ["syncError"],
+    async run(ctx) {
+      const { s, event, se } = await errorAck(ctx, 409);
+      return checkProfile(se, s.topic, event);
+    },
+  },
+  {
+    id: "syncerror.only-to-subscribers",
+    section: "syncerror",
+    level: "SHALL",
+    title: "A subscriber that did not subscribe to SyncError does not receive one",
+    requirement: "The Hub SHALL NOT send a Subscriber events to which it is not subscribed (SyncError included).",
+    spec: RECEIVE,
+    requires: ["syncError"],
+    async run(ctx) {
+      const { c } = await errorAck(ctx, 409);
+      await ctx.sleep();
+      const got = c.ws.find((f) => isEvent(f, "SyncError"));
+      assert(!got, `a Patient-open-only subscriber received ${brief(got)}`);
+    },
+  },
+  {
+    id: "syncerror.none-on-normal-close",
+    section: "syncerror",
+    level: "SHALL",
+    title: "A subscriber closing its socket with 1000 causes no SyncError",
+    requirement: "The Hub SHALL NOT generate a SyncError when a Subscriber closes the WebSocket with code 1000 or 1001.",
+    spec: RECEIVE,
+    requires: ["syncError"],
+    async run(ctx) {
+      const s = await ctx.session();
+      const a = await ctx.subscriber(s, "Patient-open,SyncError");
+      const b = await ctx.subscriber(s, "Patient-open", { "subscriber.name": SUBSCRIBER_NAME });
+      const first = patientOpen(s.topic, uid("p"));
+      await ctx.publishOk(s, first);
+      await b.ws.waitEvent(first.id, ctx.waitMs);
+      await ctx.sleep(200); // the ack reaches the hub first
+      b.ws.close(1000, "done");
+      await b.ws.waitClose(ctx.waitMs);
+      await ctx.sleep();
+      const later = patientOpen(s.topic, uid("p"));
+      await ctx.publishOk(s, later);
+      await a.ws.waitEvent(later.id, ctx.waitMs);
+      const se = a.ws.find((f) => isEvent(f, "SyncError"));
+      assert(!se, `a SyncError followed a close with code 1000: ${brief(se)}`);
+    },
+  },
+  {
+    id: "syncerror.relays-subscriber-syncerror",
+    section: "syncerror",
+    level: "SHALL",
+    title: "A SyncError POSTed by a subscriber is distributed to the other SyncError subscribers",
+    requirement: "When a Subscriber reports a SyncError (e.g. after a 202 ack), the Hub SHALL distribute a SyncError to the other Subscribers.",
+    spec: RECEIVE,
+    requires: ["syncError"],
+    async run(ctx) {
+      const s = await ctx.session();
+      const a = await ctx.subscriber(s, "Patient-open,SyncError");
+      const failed = patientOpen(s.topic, uid("p"));
+      await ctx.publishOk(s, failed);
+      await a.ws.waitEvent(failed.id, ctx.waitMs);
+      const base = "https://fhircast.hl7.org/events/syncerror";
+      const report = notification(s.topic, "SyncError", [
+        {
+          key: "operationoutcome",
+          resource: {
+            resourceType: "OperationOutcome",
+            issue: [{
+              severity: "warning",
+              code: "processing",
+              diagnostics: `${SUBSCRIBER_NAME} could not follow the context`,
+              details: { coding: [
+                { system: `${base}/eventid`, code: failed.id },
+                { system: `${base}/eventname`, code: "Patient-open" },
+                { system: `${base}/subscribername`, code: SUBSCRIBER_NAME },
+              ] },
+            }],
+          },
+        },
+      ]);
+      await ctx.publishOk(s, report);
+      const got = await syncErrorAbout(ctx, a.ws, failed.id, ctx.waitMs, "the subscriber's SyncError, distributed");
+      if (got.id !== report.id) return `distributed with a new id (${got.id})`;
+    },
+  },
+  {
+    id: "syncerror.unresponsive-unsubscribed",
+    section: "syncerror",
+    level: "SHALL",
+    title: "After a SyncError about a subscriber that never acknowledges, the hub unsubscribes it",
+    requirement: "The Hub MAY send a SyncError when a Subscriber does not acknowledge within 10 s; after sending a SyncError about an unresponsive Subscriber, the Hub SHALL unsubscribe it.",
+    spec: RECEIVE,
+    requires: ["syncError"],
+    slow: true,
+    async run(ctx) {
+      const s = await ctx.session();
+      const a = await ctx.subscriber(s, "Patient-open,SyncError");
+      const b = await ctx.subscriber(s, "Patient-open", { "subscriber.name": SUBSCRIBER_NAME }, { auto: false });
+      const event = patientOpen(s.topic, uid("p"));
+      await ctx.publishOk(s, event);
+      await b.ws.waitEvent(event.id, ctx.waitMs);
+      const deadline = 10_000 + ctx.waitMs;
+      const found = await a.ws.until(() => a.ws.find((f) => isEvent(f, "SyncError") && syncErrorInfo(f)?.eventId === event.id) !== undefined, deadline);
+      if (!found) skip(`no SyncError within ${deadline} ms of an unacknowledged event: the hub does not generate timeout SyncErrors (MAY)`);
+      const closed = await b.ws.waitClose(ctx.waitMs);
+      const denied = b.ws.find((f) => f["hub.mode"] === "denied");
+      assert(closed || denied, "the unresponsive subscriber was neither denied nor disconnected after the SyncError about it");
+      const probe = patientOpen(s.topic, uid("p"));
+      await ctx.publishOk(s, probe);
+      await a.ws.waitEvent(probe.id, ctx.waitMs);
+      assert(!b.ws.find((f) => f.id === probe.id), "the unresponsive subscriber still received events");
+      return closed ? `${b.ws.describeClose(closed)}${denied ? " after a denial" : ""}` : "denied (socket left open)";
+    },
+  },
+];
+
