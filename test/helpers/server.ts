@@ -53,6 +53,8 @@ export interface ServerOptions {
   port?: number;
   /** How long to wait for GET /health to answer (default 60 s). */
   startTimeoutMs?: number;
+  /** Another wrangler configuration (the benchmark's baseline); default: the hub's wrangler.toml. */
+  config?: string;
 }
 
 const running = new Set<HubServer>();
@@ -109,6 +111,7 @@ export class HubServer {
       "--inspector-port", String(inspectorPort),
     ];
     for (const [k, v] of Object.entries(opts.vars ?? {})) args.push("--var", `${k}:${v}`);
+    if (opts.config) args.push("--config", opts.config);
     const child = spawn(WRANGLER, args, {
       cwd: ROOT,
       // Own process group, so stop() reaches workerd too.
@@ -152,6 +155,28 @@ export class HubServer {
       await sleep(150);
     }
     throw new Error(`server on ${this.origin} did not answer GET /health within ${timeoutMs} ms (last: ${last})`);
+  }
+
+  /** Resident memory (bytes) of the workerd processes of this server (Linux /proc), for benchmarks. */
+  async workerdRss(): Promise<number> {
+    const { readdir, readFile } = await import("node:fs/promises");
+    const group = this.child.pid;
+    let total = 0;
+    for (const pid of await readdir("/proc")) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+        if (Number(fields[2]) !== group || !comm.startsWith("workerd")) continue;
+        const status = await readFile(`/proc/${pid}/status`, "utf8");
+        const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
+        if (kb) total += Number(kb) * 1024;
+      } catch {
+        // the process went away
+      }
+    }
+    return total;
   }
 
   /** Sends a signal to the whole process group (wrangler and workerd). */

@@ -1,0 +1,469 @@
+// `npm run bench`: the hub (wrangler dev, as `npm start` runs it) against a bare Durable Object
+// broadcast (test/bench/baseline), same client, same machine, alternating. Prints every figure beside
+// the baseline's with the ratio, and writes Markdown, JSON and an SVG plot. Loopback only, bounded.
+//   npm run bench                      full run, results in docs/benchmarks/
+//   npm run bench -- --smoke --out DIR  a few events, for CI (checks that it works, not timings)
+import { mkdir, writeFile } from "node:fs/promises";
+import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import WebSocket from "ws";
+import { devToken, HubServer, removeDir, ROOT, tempStateDir } from "../helpers/server.ts";
+import { latencyPlot } from "./plot.ts";
+
+const args = process.argv.slice(2);
+const SMOKE = args.includes("--smoke");
+const OUT = args.includes("--out") ? args[args.indexOf("--out") + 1]! : join(ROOT, "docs", "benchmarks");
+
+const CONFIG = SMOKE
+  ? { ns: [1, 3], events: 4, warmup: 1, throughputSeconds: 1, topics: 4, perTopic: 2, idleSubs: 10, idleTopics: 10 }
+  : { ns: [1, 10, 100, 1000], events: 200, warmup: 20, throughputSeconds: 8, topics: 100, perTopic: 5, idleSubs: 1000, idleTopics: 1000 };
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, SMOKE ? Math.min(ms, 100) : ms));
+
+// ---- statistics ------------------------------------------------------------------------------------
+
+interface Dist {
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  n: number;
+}
+function dist(samples: number[]): Dist {
+  const s = [...samples].sort((a, b) => a - b);
+  const q = (p: number) => s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
+  return { p50: q(50), p95: q(95), p99: q(99), max: s[s.length - 1] ?? NaN, n: s.length };
+}
+
+// ---- subscribers -------------------------------------------------------------------------------------
+
+/**
+ * One subscriber socket: records the ids of the events it received, in order, and acks each. The
+ * listener is attached before the socket opens: the hub's first frames can arrive with the handshake.
+ */
+class Sub {
+  readonly received: string[] = [];
+  readonly ws: WebSocket;
+  /** Resolves when the socket is open and, with `confirmed`, when the first (confirmation) frame came. */
+  readonly ready: Promise<void>;
+
+  constructor(url: string, deflate: boolean, confirmed: boolean, onEvent: (id: string) => void) {
+    this.ws = new WebSocket(url, { perMessageDeflate: deflate });
+    let markReady!: () => void;
+    let fail!: (e: Error) => void;
+    this.ready = new Promise<void>((resolve, reject) => {
+      markReady = resolve;
+      fail = reject;
+    });
+    const t = setTimeout(() => fail(new Error(`connect timeout ${url}`)), 15_000);
+    const done = () => {
+      clearTimeout(t);
+      markReady();
+    };
+    this.ws.once("error", (e) => fail(e));
+    if (!confirmed) this.ws.once("open", done);
+    this.ws.on("message", (data) => {
+      const text = data.toString();
+      if (text[0] !== "{") return;
+      const frame = JSON.parse(text) as { id?: string; event?: unknown; "hub.mode"?: string };
+      if (frame["hub.mode"] === "subscribe") return done();
+      if (typeof frame.id !== "string" || !frame.event) return;
+      this.received.push(frame.id);
+      // Acknowledge as a real application does (§2.5); the baseline ignores it.
+      this.ws.send(JSON.stringify({ id: frame.id, status: 200 }));
+      onEvent(frame.id);
+    });
+  }
+  close(): void {
+    this.ws.terminate();
+  }
+}
+
+/** Waits for every delivery of each event id; resolves with the time the last one arrived. */
+class Deliveries {
+  private waiting = new Map<string, { left: number; done: (t: number) => void }>();
+  onEvent = (id: string): void => {
+    const w = this.waiting.get(id);
+    if (!w) return;
+    if (--w.left === 0) {
+      this.waiting.delete(id);
+      w.done(performance.now());
+    }
+  };
+  expect(id: string, count: number, timeoutMs = 30_000): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new Error(`event ${id}: not delivered to all ${count} subscribers within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiting.set(id, {
+        left: count,
+        done: (at) => {
+          clearTimeout(t);
+          resolve(at);
+        },
+      });
+    });
+  }
+}
+
+// ---- the two targets ----------------------------------------------------------------------------------
+
+function patientOpen(topic: string, i: number) {
+  return {
+    timestamp: new Date().toISOString(),
+    id: crypto.randomUUID(),
+    event: {
+      "hub.topic": topic,
+      "hub.event": "Patient-open",
+      context: [{
+        key: "patient",
+        resource: {
+          resourceType: "Patient",
+          id: `pat-${i}`,
+          identifier: [{ type: { coding: [{ system: "http://terminology.hl7.org/CodeSystem/v2-0203", code: "MR" }] }, system: "urn:oid:1.2.36.146.595.217.0.1", value: String(100000 + i) }],
+          name: [{ family: "Everywoman", given: ["Eve"] }],
+          gender: "female",
+          birthDate: "1955-01-06",
+        },
+      }],
+    },
+  };
+}
+
+interface Target {
+  name: "hub" | "baseline";
+  server: HubServer;
+  /** Prepares a topic (tokens) and returns a publisher for it. */
+  topic(topic: string): Promise<{ publish(body: unknown): Promise<number>; subscribe(deflate: boolean, onEvent: (id: string) => void): Promise<Sub> }>;
+}
+
+async function pool<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}
+
+function hubTarget(server: HubServer): Target {
+  return {
+    name: "hub",
+    server,
+    async topic(topic) {
+      const token = await devToken(server.origin, topic, "fhircast/*.read fhircast/*.write", "bench");
+      const auth: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
+      return {
+        async publish(body) {
+          const res = await fetch(server.hubUrl, { method: "POST", headers: { "Content-Type": "application/json", ...auth }, body: JSON.stringify(body) });
+          await res.arrayBuffer();
+          return res.status;
+        },
+        async subscribe(deflate, onEvent) {
+          const res = await fetch(server.hubUrl, {
+            method: "POST",
+            headers: { "Content-Type": "application/x-www-form-urlencoded", ...auth },
+            body: new URLSearchParams({ "hub.channel.type": "websocket", "hub.mode": "subscribe", "hub.topic": topic, "hub.events": "Patient-open", "subscriber.name": "bench" }),
+          });
+          if (res.status !== 202) throw new Error(`subscribe ${res.status} ${await res.text()}`);
+          const endpoint = ((await res.json()) as Record<string, string>)["hub.channel.endpoint"]!;
+          // The confirmation frame comes first; wait for it so the subscription is live.
+          const sub = new Sub(endpoint, deflate, true, onEvent);
+          await sub.ready;
+          return sub;
+        },
+      };
+    },
+  };
+}
+
+function baselineTarget(server: HubServer): Target {
+  return {
+    name: "baseline",
+    server,
+    async topic(topic) {
+      return {
+        async publish(body) {
+          const res = await fetch(`${server.origin}/publish/${topic}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+          await res.arrayBuffer();
+          return res.status;
+        },
+        async subscribe(deflate, onEvent) {
+          const sub = new Sub(`ws://127.0.0.1:${server.port}/ws/${topic}`, deflate, false, onEvent);
+          await sub.ready;
+          return sub;
+        },
+      };
+    },
+  };
+}
+
+// ---- figures -------------------------------------------------------------------------------------------
+
+interface Loss {
+  subscribers: number;
+  events: number;
+  lost: number;
+  duplicated: number;
+  outOfOrder: number;
+}
+
+function checkDelivery(subs: Sub[], expected: string[], ordered: boolean): Loss {
+  const loss: Loss = { subscribers: subs.length, events: expected.length, lost: 0, duplicated: 0, outOfOrder: 0 };
+  const want = new Set(expected);
+  const reference = subs[0]?.received.filter((id) => want.has(id)) ?? [];
+  for (const s of subs) {
+    const got = s.received.filter((id) => want.has(id));
+    const unique = new Set(got);
+    loss.duplicated += got.length - unique.size;
+    loss.lost += expected.filter((id) => !unique.has(id)).length;
+    const order = ordered ? expected : reference;
+    if (got.join() !== order.filter((id) => unique.has(id)).join()) loss.outOfOrder++;
+  }
+  return loss;
+}
+
+let topicCounter = 0;
+const newTopic = (label: string) => `bench-${label}-${Date.now().toString(36)}-${topicCounter++}`;
+
+interface LatencyFigure {
+  n: number;
+  delivered: Record<string, Dist>;
+  accepted: Record<string, Dist>;
+  loss: Record<string, Loss>;
+}
+
+/** Figures 1, 2, 5: publish → delivered to all N, publish → 202, loss and order; alternating targets. */
+async function latency(targets: Target[], n: number): Promise<LatencyFigure> {
+  const setups = await Promise.all(targets.map(async (t) => {
+    const topic = newTopic(`lat${n}-${t.name}`);
+    const api = await t.topic(topic);
+    const deliveries = new Deliveries();
+    const subs: Sub[] = [];
+    await pool(Array.from({ length: n }, (_, i) => i), 25, async () => {
+      subs.push(await api.subscribe(false, deliveries.onEvent));
+    });
+    return { t, topic, api, deliveries, subs, delivered: [] as number[], accepted: [] as number[], sent: [] as string[] };
+  }));
+  const total = CONFIG.warmup + CONFIG.events;
+  for (let i = 0; i < total; i++) {
+    const order = i % 2 === 0 ? setups : [...setups].reverse();
+    for (const s of order) {
+      const body = patientOpen(s.topic, i);
+      const all = s.deliveries.expect(body.id, n);
+      const t0 = performance.now();
+      const status = await s.api.publish(body);
+      const t202 = performance.now();
+      if (status !== 202) throw new Error(`${s.t.name}: publish answered ${status}`);
+      const tAll = await all;
+      s.sent.push(body.id);
+      if (i >= CONFIG.warmup) {
+        s.accepted.push(t202 - t0);
+        s.delivered.push(tAll - t0);
+      }
+    }
+  }
+  await sleep(200);
+  const figure: LatencyFigure = { n, delivered: {}, accepted: {}, loss: {} };
+  for (const s of setups) {
+    figure.delivered[s.t.name] = dist(s.delivered);
+    figure.accepted[s.t.name] = dist(s.accepted);
+    figure.loss[s.t.name] = checkDelivery(s.subs, s.sent, true);
+    s.subs.forEach((x) => x.close());
+  }
+  return figure;
+}
+
+interface ThroughputFigure {
+  label: string;
+  eventsPerSecond: Record<string, number>;
+  loss: Record<string, Loss>;
+}
+
+/** Figure 3: sustained events/s (fully delivered), `topics` × `perTopic`, concurrent publishers. */
+async function throughput(targets: Target[], topics: number, perTopic: number, concurrency: number): Promise<ThroughputFigure> {
+  const label = `${topics} topic${topics > 1 ? "s" : ""} × ${perTopic} subscribers, ${concurrency} publishers`;
+  const figure: ThroughputFigure = { label, eventsPerSecond: {}, loss: {} };
+  const rates: Record<string, number[]> = {};
+  for (const round of [0, 1]) {
+    for (const t of round === 0 ? targets : [...targets].reverse()) {
+      const deliveries = new Deliveries();
+      const rooms = await Promise.all(Array.from({ length: topics }, async () => {
+        const topic = newTopic(`tp-${t.name}`);
+        const api = await t.topic(topic);
+        const subs: Sub[] = [];
+        for (let i = 0; i < perTopic; i++) subs.push(await api.subscribe(false, deliveries.onEvent));
+        return { topic, api, subs, sent: [] as string[] };
+      }));
+      const deadline = performance.now() + CONFIG.throughputSeconds * 1000;
+      let done = 0;
+      let i = 0;
+      const start = performance.now();
+      await Promise.all(Array.from({ length: concurrency }, async (_, w) => {
+        while (performance.now() < deadline) {
+          const room = rooms[(w + i++) % rooms.length]!;
+          const body = patientOpen(room.topic, i);
+          const all = deliveries.expect(body.id, perTopic);
+          const status = await room.api.publish(body);
+          if (status !== 202) throw new Error(`${t.name}: publish answered ${status}`);
+          room.sent.push(body.id);
+          await all;
+          done++;
+        }
+      }));
+      const seconds = (performance.now() - start) / 1000;
+      (rates[t.name] ??= []).push(done / seconds);
+      await sleep(200);
+      const loss = rooms.map((r) => checkDelivery(r.subs, r.sent, false));
+      const sum = loss.reduce((a, b) => ({ subscribers: a.subscribers + b.subscribers, events: a.events + b.events, lost: a.lost + b.lost, duplicated: a.duplicated + b.duplicated, outOfOrder: a.outOfOrder + b.outOfOrder }));
+      const prev = figure.loss[t.name];
+      figure.loss[t.name] = prev ? { subscribers: prev.subscribers, events: prev.events + sum.events, lost: prev.lost + sum.lost, duplicated: prev.duplicated + sum.duplicated, outOfOrder: prev.outOfOrder + sum.outOfOrder } : sum;
+      rooms.forEach((r) => r.subs.forEach((s) => s.close()));
+      await sleep(500);
+    }
+  }
+  for (const [name, r] of Object.entries(rates)) figure.eventsPerSecond[name] = r.reduce((a, b) => a + b, 0) / r.length;
+  return figure;
+}
+
+interface MemoryFigure {
+  label: string;
+  bytesPer: Record<string, number>;
+}
+
+/** Figure 4: RSS delta of the server process per idle subscriber (with and without deflate offered). */
+async function memorySubscribers(targets: Target[], count: number, deflate: boolean): Promise<MemoryFigure> {
+  const figure: MemoryFigure = { label: `per idle subscriber (${count}, client ${deflate ? "offers" : "does not offer"} permessage-deflate)`, bytesPer: {} };
+  for (const t of targets) {
+    await sleep(1000);
+    const before = await t.server.workerdRss();
+    const api = await t.topic(newTopic(`mem-${t.name}`));
+    const subs: Sub[] = [];
+    await pool(Array.from({ length: count }, (_, i) => i), 25, async () => {
+      subs.push(await api.subscribe(deflate, () => {}));
+    });
+    await sleep(1500);
+    const after = await t.server.workerdRss();
+    figure.bytesPer[t.name] = (after - before) / count;
+    subs.forEach((s) => s.close());
+  }
+  return figure;
+}
+
+/** Figure 4: RSS delta per topic that holds a context (one event each, no subscribers). */
+async function memoryTopics(targets: Target[], count: number): Promise<MemoryFigure> {
+  const figure: MemoryFigure = { label: `per topic (${count} topics holding one event)`, bytesPer: {} };
+  for (const t of targets) {
+    await sleep(1000);
+    const before = await t.server.workerdRss();
+    await pool(Array.from({ length: count }, (_, i) => i), 25, async (i) => {
+      const topic = newTopic(`memt-${t.name}`);
+      const api = await t.topic(topic);
+      const status = await api.publish(patientOpen(topic, i));
+      if (status !== 202) throw new Error(`${t.name}: publish answered ${status}`);
+    });
+    await sleep(1500);
+    const after = await t.server.workerdRss();
+    figure.bytesPer[t.name] = (after - before) / count;
+  }
+  return figure;
+}
+
+// ---- report -------------------------------------------------------------------------------------------------
+
+const ms = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? "–" : v.toFixed(2));
+const ratio = (a: number | undefined, b: number | undefined) => (a && b ? `${(a / b).toFixed(2)}×` : "–");
+const kb = (v: number | undefined) => (v === undefined ? "–" : (v / 1024).toFixed(1));
+
+function markdown(r: Results): string {
+  const lines: string[] = [];
+  lines.push(`Machine: ${r.machine}. Command: \`${r.command}\`. ${r.date}.`, "");
+  lines.push("**Publish → delivered to all N subscribers** (ms; subscribers acknowledge every event)", "");
+  lines.push("| N | hub p50 | p95 | p99 | max | baseline p50 | p95 | p99 | max | p50 ratio | p99 ratio |", "|---|---|---|---|---|---|---|---|---|---|---|");
+  for (const f of r.latency) {
+    const h = f.delivered.hub!, b = f.delivered.baseline!;
+    lines.push(`| ${f.n} | ${ms(h.p50)} | ${ms(h.p95)} | ${ms(h.p99)} | ${ms(h.max)} | ${ms(b.p50)} | ${ms(b.p95)} | ${ms(b.p99)} | ${ms(b.max)} | ${ratio(h.p50, b.p50)} | ${ratio(h.p99, b.p99)} |`);
+  }
+  lines.push("", "**Publish → 202 returned** (ms)", "");
+  lines.push("| N | hub p50 | p95 | p99 | max | baseline p50 | p95 | p99 | max | p50 ratio |", "|---|---|---|---|---|---|---|---|---|---|");
+  for (const f of r.latency) {
+    const h = f.accepted.hub!, b = f.accepted.baseline!;
+    lines.push(`| ${f.n} | ${ms(h.p50)} | ${ms(h.p95)} | ${ms(h.p99)} | ${ms(h.max)} | ${ms(b.p50)} | ${ms(b.p95)} | ${ms(b.p99)} | ${ms(b.max)} | ${ratio(h.p50, b.p50)} |`);
+  }
+  lines.push("", "**Sustained throughput** (events/s fully delivered)", "", "| workload | hub | baseline | ratio |", "|---|---|---|---|");
+  for (const f of r.throughput) lines.push(`| ${f.label} | ${f.eventsPerSecond.hub!.toFixed(0)} | ${f.eventsPerSecond.baseline!.toFixed(0)} | ${(f.eventsPerSecond.hub! / f.eventsPerSecond.baseline!).toFixed(2)} |`);
+  lines.push("", "**Memory of the server process** (RSS delta, KB)", "", "| what | hub | baseline |", "|---|---|---|");
+  for (const f of r.memory) lines.push(`| ${f.label} | ${kb(f.bytesPer.hub)} | ${kb(f.bytesPer.baseline)} |`);
+  lines.push("", "**Loss and order** (every subscriber got every event exactly once, in order)", "", "| run | target | subscribers | events | lost | duplicated | subscribers out of order |", "|---|---|---|---|---|---|---|");
+  const lossRows = [...r.latency.map((f) => [`latency N=${f.n}`, f.loss] as const), ...r.throughput.map((f) => [f.label, f.loss] as const)];
+  for (const [label, loss] of lossRows) {
+    for (const [t, l] of Object.entries(loss)) lines.push(`| ${label} | ${t} | ${l.subscribers} | ${l.events} | ${l.lost} | ${l.duplicated} | ${l.outOfOrder} |`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+interface Results {
+  date: string;
+  machine: string;
+  command: string;
+  smoke: boolean;
+  latency: LatencyFigure[];
+  throughput: ThroughputFigure[];
+  memory: MemoryFigure[];
+}
+
+async function main(): Promise<void> {
+  const hubState = await tempStateDir("bench-hub");
+  const baseState = await tempStateDir("bench-base");
+  const [hubServer, baseServer] = await Promise.all([
+    HubServer.start({ persistTo: hubState, vars: { LOG_LEVEL: "silent" } }),
+    HubServer.start({ persistTo: baseState, config: join(ROOT, "test", "bench", "baseline", "wrangler.toml") }),
+  ]);
+  const targets = [hubTarget(hubServer), baselineTarget(baseServer)];
+  const results: Results = {
+    date: new Date().toISOString(),
+    machine: `${cpus().length} × ${cpus()[0]?.model.trim() ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, wrangler dev (workerd)`,
+    command: SMOKE ? "npm run bench -- --smoke" : "npm run bench",
+    smoke: SMOKE,
+    latency: [],
+    throughput: [],
+    memory: [],
+  };
+  try {
+    for (const n of CONFIG.ns) {
+      const f = await latency(targets, n);
+      results.latency.push(f);
+      console.log(`latency N=${n}: hub p50 ${ms(f.delivered.hub!.p50)} p99 ${ms(f.delivered.hub!.p99)} | baseline p50 ${ms(f.delivered.baseline!.p50)} p99 ${ms(f.delivered.baseline!.p99)} ms`);
+    }
+    for (const [topics, perTopic, conc] of [[1, 10, 8], [CONFIG.topics, CONFIG.perTopic, 32]] as const) {
+      const f = await throughput(targets, topics, perTopic, conc);
+      results.throughput.push(f);
+      console.log(`throughput ${f.label}: hub ${f.eventsPerSecond.hub!.toFixed(0)}/s | baseline ${f.eventsPerSecond.baseline!.toFixed(0)}/s`);
+    }
+    for (const deflate of [false, true]) {
+      const f = await memorySubscribers(targets, CONFIG.idleSubs, deflate);
+      results.memory.push(f);
+      console.log(`memory ${f.label}: hub ${kb(f.bytesPer.hub)} KB | baseline ${kb(f.bytesPer.baseline)} KB`);
+    }
+    const mt = await memoryTopics(targets, CONFIG.idleTopics);
+    results.memory.push(mt);
+    console.log(`memory ${mt.label}: hub ${kb(mt.bytesPer.hub)} KB | baseline ${kb(mt.bytesPer.baseline)} KB`);
+  } finally {
+    await Promise.all([hubServer.stop(), baseServer.stop()]);
+    await Promise.all([removeDir(hubState), removeDir(baseState)]);
+  }
+  const md = markdown(results);
+  console.log(`\n${md}`);
+  await mkdir(join(OUT, "results"), { recursive: true });
+  await writeFile(join(OUT, "results", "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
+  await writeFile(join(OUT, "results", "latest.md"), md);
+  await writeFile(join(OUT, "latency.svg"), latencyPlot(results.latency.map((f) => ({ n: f.n, hub: f.delivered.hub!, baseline: f.delivered.baseline! }))));
+  console.log(`results written to ${OUT}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

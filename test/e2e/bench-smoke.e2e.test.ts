@@ -1,0 +1,54 @@
+// A tiny run of the benchmark (issue 9), so that it keeps working: it checks that every figure was
+// produced and that nothing was lost, duplicated or reordered. It checks no timing.
+import { spawn } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { removeDir, ROOT, tempStateDir } from "../helpers/server";
+
+describe("benchmark smoke run", () => {
+  it("npm run bench -- --smoke produces every figure with no loss, duplicate or reordering", async () => {
+    const out = await tempStateDir("bench-smoke");
+    try {
+      const code = await new Promise<number | null>((resolve, reject) => {
+        const child = spawn(process.execPath, ["--experimental-transform-types", "--no-warnings", "test/bench/run.ts", "--smoke", "--out", out], {
+          cwd: ROOT,
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        let output = "";
+        child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+        const t = setTimeout(() => {
+          child.kill("SIGKILL");
+          reject(new Error(`bench smoke run timed out:\n${output.slice(-3000)}`));
+        }, 170_000);
+        child.on("exit", (c) => {
+          clearTimeout(t);
+          if (c !== 0) console.error(output.slice(-3000));
+          resolve(c);
+        });
+      });
+      expect(code).toBe(0);
+      const results = JSON.parse(await readFile(join(out, "results", "latest.json"), "utf8"));
+      expect(results.latency.map((f: { n: number }) => f.n)).toEqual([1, 3]);
+      for (const f of results.latency) {
+        for (const t of ["hub", "baseline"]) {
+          expect(f.delivered[t].n).toBeGreaterThan(0);
+          expect(f.loss[t]).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0 });
+        }
+      }
+      expect(results.throughput).toHaveLength(2);
+      for (const f of results.throughput) {
+        for (const t of ["hub", "baseline"]) {
+          expect(f.eventsPerSecond[t]).toBeGreaterThan(0);
+          expect(f.loss[t]).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0 });
+        }
+      }
+      expect(results.memory).toHaveLength(3);
+      expect(await readFile(join(out, "results", "latest.md"), "utf8")).toContain("Publish → delivered to all N subscribers");
+      expect(await readFile(join(out, "latency.svg"), "utf8")).toContain("<svg");
+    } finally {
+      await removeDir(out);
+    }
+  }, 180_000);
+});
