@@ -20,8 +20,8 @@ export default defineConfig({
   test: {
     projects: [
       workers("workers", ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"], ["test/integration/limits/**"], {}),
-      workers("limits", ["test/integration/limits/**/*.test.ts"], [], { MAX_SUBSCRIPTIONS_PER_TOPIC: "3" }, {
-        ratelimits: { RATE_LIMITER: { simple: { limit: 5, period: 60 } } },
+      workers("limits", ["test/integration/limits/**/*.test.ts"], [], { MAX_SUBSCRIPTIONS_PER_TOPIC: "3", ALLOWED_ORIGINS: "https://viewer.example" }, {
+        ratelimits: { RATE_LIMITER: { namespace_id: "1001", simple: { limit: 5, period: 60 } } },
       }),
       {
         test: {

@@ -82,6 +82,8 @@ export async function authenticate(request: Request, env: Env, auth: AuthConfig)
     return unauthorized(describeJoseError(e));
   }
   const clientId = [payload.client_id, payload.azp, payload.sub].find((v): v is string => typeof v === "string" && v !== "");
+  // Without a client, a subscription would have no owner: anyone could change or cancel it (§4.3).
+  if (!clientId) return unauthorized("token names no client (client_id, azp or sub)");
   const topicClaim = payload[auth.topicClaim];
   // A topic claim that is present but names no topic must not leave the token unbound (fail closed).
   if (topicClaim !== undefined && (typeof topicClaim !== "string" || topicClaim === "")) {
