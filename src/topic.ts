@@ -445,9 +445,8 @@ export class Topic extends DurableObject<Env> {
    * sends {"hub.channel.endpoint": …} after connecting).
    */
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    const size = typeof message === "string" ? message.length : message.byteLength;
-    if (size > MAX_FRAME_BYTES) {
-      closeSocket(ws, 1009, `frames over ${MAX_FRAME_BYTES} bytes are refused`);
+    if (frameBytes(message) > MAX_FRAME_BYTES) {
+      this.refuseFrame(ws);
       return;
     }
     if (typeof message !== "string" || !this.ready) return;
@@ -467,6 +466,27 @@ export class Topic extends DurableObject<Env> {
     // Each event is judged once per subscriber: a second answer, or one for an untracked event, is ignored.
     if (!this.sockets.answer(att.sub, event.seq, outcome.success) || outcome.success) return;
     this.outOfSync(att.sub, { eventId: parsed.id, eventName: event.name }, outcome.failure, false);
+  }
+
+  /**
+   * An oversized frame: the hub ends the subscription and closes with 1009. The subscription is
+   * removed first, so the echoed close is not mistaken for the subscriber's abnormal close.
+   */
+  private refuseFrame(ws: WebSocket): void {
+    const att = this.sockets.attachment(ws);
+    const row = att && this.ready ? this.store.subscription(att.sub) : undefined;
+    if (row) {
+      this.ctx.storage.transactionSync(() => {
+        this.store.deleteSubscription(row.id);
+        this.touch(Date.now());
+      });
+      this.scheduleAlarm();
+      this.sockets.forget(row.id);
+      socketClosed();
+      this.sockets.toInspectors(subscribersChanged);
+      log("frame.refused", { sub: row.id }, "warn");
+    }
+    closeSocket(ws, 1009, `frames over ${MAX_FRAME_BYTES} bytes are refused`);
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
@@ -640,6 +660,12 @@ function ownership(row: SubscriptionRow, clientId: string | undefined) {
 function anchorChange(req: PublishRequest): AnchorChange | undefined {
   if ((req.role !== "open" && req.role !== "close") || !req.anchor || !req.anchorType) return undefined;
   return { role: req.role, type: req.anchorType, id: req.anchor.slice(req.anchorType.length + 1) };
+}
+
+/** A frame's size in bytes, counted exactly only when it can matter (a UTF-8 character takes up to 3). */
+function frameBytes(message: string | ArrayBuffer): number {
+  if (typeof message !== "string") return message.byteLength;
+  return message.length * 3 <= MAX_FRAME_BYTES ? message.length : new TextEncoder().encode(message).byteLength;
 }
 
 function inspectorEvent(seq: number, acceptedAt: number, event: Notification): string {

@@ -61,3 +61,12 @@ describe("inspector API", () => {
     expect(live.status).toBe(403);
   });
 });
+
+describe("inspector API input", () => {
+  it("a malformed percent-escape in the topic is a 400, not a 500", async () => {
+    const token = await mintToken({ scope: "fhircast-hub/inspect" });
+    const res = await hubFetch("/api/inspect/%E0%A4", { headers: { Authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain("percent-encoding");
+  });
+});
