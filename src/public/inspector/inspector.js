@@ -1,0 +1,735 @@
+// The hub's web inspector and sandbox (docs/inspector.md). Plain browser module, no framework.
+// Inspector: GET /api/inspect/{topic} (snapshot) and the live socket /api/inspect/{topic}/live.
+// Sandbox: subscriber apps built on the project's own client (/fhircast-client.js, src/client), and
+// publishing from catalog templates. Everything the hub sends is shown as text, never as markup.
+import { template } from "./templates.js";
+
+const $ = (sel, root = document) => root.querySelector(sel);
+
+/** Creates an element with properties, attributes (`attrs`) and children (strings become text). */
+function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  const { attrs, ...rest } = props;
+  Object.assign(el, rest);
+  for (const [k, v] of Object.entries(attrs ?? {})) el.setAttribute(k, v);
+  for (const c of children.flat()) if (c !== undefined && c !== null && c !== false) el.append(c);
+  return el;
+}
+
+const json = (v) => JSON.stringify(v, null, 2);
+const time = (iso) => {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? String(iso) : d.toLocaleTimeString([], { hour12: false }) + "." + String(d.getMilliseconds()).padStart(3, "0");
+};
+/** The anchor (`Type/id`) named by an event's context, for the one-line summaries. */
+function anchorOf(n) {
+  const ctx = n?.event?.context ?? [];
+  for (const key of ["report", "study", "encounter", "patient"]) {
+    const e = ctx.find((x) => x.key === key);
+    if (e?.resource) return `${e.resource.resourceType}/${e.resource.id}`;
+    if (e?.reference?.reference) return e.reference.reference;
+  }
+  return "";
+}
+/** A SyncError's explanation (its OperationOutcome's diagnostics), for the one-line summary. */
+function diagnosticsOf(n) {
+  const oo = n?.event?.context?.find((e) => e.key === "operationoutcome")?.resource;
+  const d = oo?.issue?.[0]?.diagnostics ?? "";
+  return d.length > 90 ? `${d.slice(0, 90)}…` : d;
+}
+/** A <details> with a summary and the JSON, rendered only when opened (large contents stay cheap). */
+function jsonDetails(label, value, spoken = "") {
+  const pre = h("pre", { className: "json", tabIndex: 0 });
+  const summary = h("summary", {}, label, spoken ? h("span", { className: "visually-hidden" }, ` ${spoken}`) : null);
+  const d = h("details", { className: "json-details" }, summary, pre);
+  d.addEventListener("toggle", () => {
+    if (d.open && !pre.textContent) pre.textContent = json(value);
+  });
+  return d;
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---- the client bundle ----------------------------------------------------------------------------
+
+let lib;
+try {
+  lib = await import("../fhircast-client.js");
+} catch (e) {
+  document.body.prepend(
+    h("p", { className: "fatal", attrs: { role: "alert" } },
+      `The subscriber client bundle (/fhircast-client.js) did not load (${e.message}). Build it with "npm run build:client" (npm start does).`),
+  );
+  throw e;
+}
+
+// ---- state ----------------------------------------------------------------------------------------
+
+const origin = location.origin;
+const hubUrl = `${origin}/api/hub`;
+const state = {
+  topic: "",
+  token: "",
+  view: null,
+  viewAt: 0,
+  live: null,
+  liveWanted: false,
+  liveRetry: 0,
+  seen: new Set(),
+  lastEvent: undefined,
+  catalog: new lib.EventCatalog(),
+  apps: [],
+  appCount: 0,
+  generation: 0,
+  rendered: { contexts: "", subs: "" },
+  templateDirty: false,
+};
+
+const ANSWERS = [
+  { value: "200", label: "200: applied" },
+  { value: "409", label: "409: refuse (conflict)" },
+  { value: "500", label: "500: failed" },
+  { value: "none", label: "no answer at all" },
+];
+
+const el = {
+  access: $("#access"),
+  topic: $("#topic"),
+  clientId: $("#client-id"),
+  scopes: $("#scopes"),
+  token: $("#token"),
+  getToken: $("#get-token"),
+  accessStatus: $("#access-status"),
+  inspectedTopic: $("#inspected-topic"),
+  liveState: $("#live-state"),
+  refresh: $("#refresh"),
+  subsBody: $("#subscribers tbody"),
+  subsCount: $("#subs-count"),
+  contexts: $("#contexts"),
+  stream: $("#stream"),
+  streamCount: $("#stream-count"),
+  newApp: $("#new-app"),
+  appName: $("#app-name"),
+  appAnswer: $("#app-answer"),
+  appEvents: $("#app-events"),
+  appStatus: $("#app-status"),
+  apps: $("#apps"),
+  publish: $("#publish"),
+  pubEvent: $("#pub-event"),
+  pubBody: $("#pub-body"),
+  pubResult: $("#pub-result"),
+  pubTemplate: $("#pub-template"),
+};
+
+function say(target, text, kind = "info") {
+  target.textContent = text;
+  target.dataset.kind = kind;
+}
+
+function authHeaders(extra = {}) {
+  return state.token ? { ...extra, Authorization: `Bearer ${state.token}` } : extra;
+}
+
+/** fetch with a timeout; returns status, text and parsed JSON (when it is JSON). */
+async function request(url, init = {}, timeoutMs = 15_000) {
+  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+  const text = await res.text();
+  let body;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = undefined;
+  }
+  return { status: res.status, statusText: res.statusText, text, body, headers: res.headers };
+}
+
+/** The hub's explanation of a refusal: OperationOutcome diagnostics, OAuth error, or the text. */
+function explain(r) {
+  const b = r.body;
+  if (b?.resourceType === "OperationOutcome") return b.issue?.map((i) => i.diagnostics).join("; ");
+  if (b?.error) return `${b.error}${b.error_description ? `: ${b.error_description}` : ""}`;
+  return r.text.slice(0, 500);
+}
+
+// ---- access: topic and token ---------------------------------------------------------------------
+
+async function getToken() {
+  const topic = el.topic.value.trim();
+  if (!topic) {
+    say(el.accessStatus, "Enter a topic first: tokens from the development issuer are bound to one topic.", "error");
+    el.topic.focus();
+    return;
+  }
+  say(el.accessStatus, "Asking the development issuer for a token…");
+  try {
+    const r = await request(`${origin}/auth/token`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        grant_type: "client_credentials",
+        client_id: el.clientId.value.trim(),
+        scope: el.scopes.value.trim(),
+        "hub.topic": topic,
+      }).toString(),
+    });
+    if (r.status === 404) {
+      say(el.accessStatus,
+        "This hub's development issuer is off (AUTH_MODE is not dev). Paste a token from your authorization server with the scope fhircast-hub/inspect, or leave the token empty if the hub runs AUTH_MODE=open.",
+        "error");
+      return;
+    }
+    if (r.status !== 200 || !r.body?.access_token) {
+      say(el.accessStatus, `The issuer refused (${r.status}): ${explain(r)}`, "error");
+      return;
+    }
+    el.token.value = r.body.access_token;
+    say(el.accessStatus, `Token for client ${el.clientId.value.trim()} on this topic, scopes "${r.body.scope}", valid ${r.body.expires_in} s.`, "ok");
+    await openTopic();
+  } catch (e) {
+    say(el.accessStatus, `Could not reach the issuer: ${e.message}`, "error");
+  }
+}
+
+async function openTopic() {
+  const topic = el.topic.value.trim();
+  if (!topic) {
+    say(el.accessStatus, "Enter a topic.", "error");
+    el.topic.focus();
+    return;
+  }
+  if (topic !== state.topic) await closeAllApps();
+  closeLive();
+  state.generation++;
+  state.topic = topic;
+  state.token = el.token.value.trim();
+  state.view = null;
+  state.seen.clear();
+  state.rendered = { contexts: "", subs: "" };
+  el.stream.replaceChildren();
+  el.streamCount.textContent = "";
+  el.inspectedTopic.textContent = topic;
+  const url = new URL(location.href);
+  url.searchParams.set("topic", topic);
+  history.replaceState(null, "", url);
+  document.title = `${topic}: FHIRcast Hub inspector`;
+  const ok = await refresh();
+  if (!ok) return;
+  say(el.accessStatus, `Inspecting ${topic}.`, "ok");
+  el.refresh.disabled = false;
+  state.liveWanted = true;
+  state.liveRetry = 0;
+  openLive(state.generation);
+  newTemplate();
+}
+
+// ---- inspector: snapshot ---------------------------------------------------------------------------
+
+/** Reads the snapshot and renders it; false (with the reason shown) when the hub refused. */
+async function refresh() {
+  if (!state.topic) return false;
+  const gen = state.generation;
+  let r;
+  try {
+    r = await request(`${origin}/api/inspect/${encodeURIComponent(state.topic)}`, { headers: authHeaders() });
+  } catch (e) {
+    say(el.accessStatus, `Could not read the topic: ${e.message}`, "error");
+    return false;
+  }
+  if (gen !== state.generation) return false;
+  if (r.status !== 200) {
+    const why = r.status === 401 ? "the token is missing, invalid or expired"
+      : r.status === 403 ? "the token may not inspect this topic" : `the hub answered ${r.status}`;
+    say(el.accessStatus, `Refused: ${why} (${explain(r)}).`, "error");
+    return false;
+  }
+  state.view = r.body;
+  state.viewAt = Date.now();
+  renderSubscribers();
+  renderContexts();
+  // Recent events (newest first) fill the stream, and any gap a reconnect of the live socket left.
+  for (const e of [...(state.view.events ?? [])].reverse()) addStreamEvent(e, false);
+  return true;
+}
+
+let refreshTimer;
+/** Coalesces the refreshes many frames ask for into one, soon. */
+function refreshSoon(ms = 250) {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => void refresh(), ms);
+}
+
+function leaseLeft(s) {
+  if (s.leaseSecondsLeft === null || s.leaseSecondsLeft === undefined) return "not connected yet";
+  const left = Math.max(0, s.leaseSecondsLeft - Math.floor((Date.now() - state.viewAt) / 1000));
+  const m = Math.floor(left / 60);
+  return m >= 60 ? `${Math.floor(m / 60)} h ${m % 60} min` : `${m} min ${String(left % 60).padStart(2, "0")} s`;
+}
+
+/** A list of event names: short ones in full, long ones as a count that opens to the list. */
+function eventList(events) {
+  if (events.length <= 3) return events.join(", ");
+  return h("details", { className: "event-list" }, h("summary", {}, `${events.length} events`), h("span", {}, events.join(", ")));
+}
+
+function ackState(s) {
+  const parts = [];
+  if (s.pendingAcks > 0) parts.push(`${s.pendingAcks} awaited`);
+  if (s.missedAcks > 0) parts.push(`${s.missedAcks} missed`);
+  return parts.length ? parts.join(", ") : "all answered";
+}
+
+function renderSubscribers() {
+  const subs = state.view?.subscribers ?? [];
+  el.subsCount.textContent = `(${subs.length})`;
+  const key = json(subs) + Math.floor((Date.now() - state.viewAt) / 1000);
+  if (key === state.rendered.subs) return;
+  state.rendered.subs = key;
+  if (subs.length === 0) {
+    el.subsBody.replaceChildren(h("tr", {}, h("td", { colSpan: 6, className: "empty" }, "No subscriptions on this topic.")));
+    return;
+  }
+  el.subsBody.replaceChildren(
+    ...subs.map((s) =>
+      h("tr", { className: s.lastSyncError ? "has-error" : "", attrs: { "data-sub": s.id } },
+        h("th", { scope: "row" }, s.name ?? h("span", { className: "muted" }, `(unnamed) ${s.id.slice(0, 8)}`)),
+        h("td", { className: "events-cell" }, eventList(s.events)),
+        h("td", {}, s.connected ? "connected" : "waiting for connect"),
+        h("td", { className: "lease" }, leaseLeft(s)),
+        h("td", { className: s.missedAcks > 0 ? "warn" : "" }, ackState(s)),
+        h("td", { className: "syncerror-cell" }, s.lastSyncError ? `${s.lastSyncError.reason} at ${time(s.lastSyncError.at)}` : "none"),
+      )),
+  );
+}
+
+function renderContexts() {
+  const ctxs = state.view?.contexts ?? [];
+  const key = json(ctxs);
+  if (key === state.rendered.contexts) return;
+  state.rendered.contexts = key;
+  // Keep open what the user opened.
+  const open = new Set([...el.contexts.querySelectorAll("details[open]")].map((d) => d.dataset.key));
+  if (ctxs.length === 0) {
+    el.contexts.replaceChildren(h("li", { className: "empty" }, "No open context."));
+    return;
+  }
+  el.contexts.replaceChildren(
+    ...ctxs.map((c) => {
+      const ev = jsonDetails("Open event", c.event);
+      ev.dataset.key = `${c.anchor}:event`;
+      const n = c.content?.entry?.length ?? 0;
+      const content = jsonDetails(`Content (${n} ${n === 1 ? "entry" : "entries"})`, c.content);
+      content.dataset.key = `${c.anchor}:content`;
+      for (const d of [ev, content]) if (open.has(d.dataset.key)) d.open = true;
+      return h("li", { className: c.current ? "ctx current" : "ctx", attrs: { "data-anchor": c.anchor } },
+        h("div", { className: "ctx-line" },
+          c.current ? h("strong", { className: "badge" }, "current") : null,
+          h("span", { className: "anchor" }, c.anchor),
+          h("span", { className: "version" }, `versionId ${c.versionId}`),
+          h("span", { className: "muted" }, `opened by ${c.event?.event?.["hub.event"] ?? "?"} at ${time(c.event?.timestamp)}`),
+        ),
+        h("div", { className: "ctx-json" }, ev, content),
+      );
+    }),
+  );
+}
+
+// ---- inspector: live stream ----------------------------------------------------------------------
+
+const STREAM_LIMIT = 500;
+
+function addStreamEvent({ seq, acceptedAt, event }, live) {
+  if (state.seen.has(seq)) return;
+  state.seen.add(seq);
+  const name = event?.event?.["hub.event"] ?? "?";
+  if (name !== "SyncError") state.lastEvent = { id: event.id, name };
+  const li = h("li", { className: name === "SyncError" ? "ev syncerror" : "ev", attrs: { "data-seq": String(seq), "data-event": name } },
+    h("div", { className: "ev-line" },
+      h("span", { className: "seq" }, `#${seq}`),
+      h("time", { dateTime: acceptedAt }, time(acceptedAt)),
+      h("strong", { className: "ev-name" }, name),
+      h("span", { className: name === "SyncError" ? "diagnostics" : "anchor" }, name === "SyncError" ? diagnosticsOf(event) : anchorOf(event)),
+      event?.event?.["context.versionId"] ? h("span", { className: "version", title: `context.versionId ${event.event["context.versionId"]}` }, `v ${String(event.event["context.versionId"]).slice(0, 8)}`) : null,
+    ),
+    jsonDetails("JSON", event, `of ${name} #${seq}`),
+  );
+  // Newest first: insert before the first item with a lower seq.
+  const after = [...el.stream.children].find((x) => Number(x.dataset.seq) < seq);
+  el.stream.insertBefore(li, after ?? null);
+  while (el.stream.children.length > STREAM_LIMIT) el.stream.lastElementChild.remove();
+  el.streamCount.textContent = `(${state.seen.size})`;
+  if (live) li.classList.add("fresh");
+}
+
+function setLiveState(text, kind) {
+  el.liveState.textContent = text;
+  el.liveState.dataset.kind = kind;
+}
+
+function openLive(gen) {
+  if (gen !== state.generation || !state.liveWanted) return;
+  const wsOrigin = origin.replace(/^http/, "ws");
+  const q = state.token ? `?access_token=${encodeURIComponent(state.token)}` : "";
+  const ws = new WebSocket(`${wsOrigin}/api/inspect/${encodeURIComponent(state.topic)}/live${q}`);
+  state.live = ws;
+  setLiveState("connecting", "wait");
+  ws.addEventListener("open", () => {
+    state.liveRetry = 0;
+    setLiveState("live", "ok");
+    refreshSoon(0); // anything distributed while the socket was down
+  });
+  ws.addEventListener("message", (e) => {
+    let f;
+    try {
+      f = JSON.parse(e.data);
+    } catch {
+      return;
+    }
+    if (f.type === "event") {
+      addStreamEvent(f, true);
+      refreshSoon();
+    } else if (f.type === "changed") refreshSoon();
+  });
+  ws.addEventListener("close", (e) => {
+    if (state.live === ws) state.live = null;
+    if (gen !== state.generation || !state.liveWanted) return;
+    const delay = Math.min(30_000, 1000 * 2 ** state.liveRetry++);
+    setLiveState(`disconnected (${e.code}); retrying in ${Math.round(delay / 1000)} s`, "error");
+    setTimeout(() => openLive(gen), delay);
+  });
+}
+
+function closeLive() {
+  state.liveWanted = false;
+  if (state.live) {
+    state.live.close(1000, "inspector closed");
+    state.live = null;
+  }
+  setLiveState("not connected", "off");
+}
+
+// The lease column counts down between snapshots; a snapshot every 10 s keeps acks and leases true.
+setInterval(() => {
+  if (state.view) renderSubscribers();
+}, 1000);
+setInterval(() => {
+  if (state.view && document.visibilityState === "visible") void refresh();
+}, 10_000);
+
+// ---- sandbox: subscriber apps ----------------------------------------------------------------------
+
+function fillAnswers(select, value = "200") {
+  select.replaceChildren(...ANSWERS.map((a) => h("option", { value: a.value, selected: a.value === value }, a.label)));
+}
+
+function eventNames() {
+  return state.catalog.events.map((e) => e.name);
+}
+
+function renderEventChoices() {
+  const standard = new Set(state.catalog.events.filter((e) => e.maturity > 0).map((e) => e.name));
+  el.appEvents.replaceChildren(
+    ...eventNames().map((name, i) => {
+      const id = `ev-${i}`;
+      return h("div", { className: "check" },
+        h("input", { type: "checkbox", id, name: "events", value: name, checked: standard.has(name) }),
+        h("label", { htmlFor: id }, name));
+    }),
+  );
+  summarizeEvents();
+}
+
+function checkEvents(pred) {
+  for (const c of el.appEvents.querySelectorAll("input[type=checkbox]")) c.checked = pred(c.value);
+  summarizeEvents();
+}
+
+function summarizeEvents() {
+  const chosen = [...el.appEvents.querySelectorAll("input:checked")].map((c) => c.value);
+  $("#events-summary").textContent = chosen.length <= 3 ? chosen.join(", ") || "none" : `${chosen.length} chosen (${chosen.slice(0, 3).join(", ")}, …)`;
+}
+
+class SandboxApp {
+  constructor(name, events, answer) {
+    this.id = `app-${++state.appCount}`;
+    this.name = name;
+    this.answer = answer;
+    this.frameCount = 0;
+    this.node = $("#app-template").content.firstElementChild.cloneNode(true);
+    this.node.id = this.id;
+    this.node.dataset.name = name;
+    const title = $(".app-title", this.node);
+    title.id = `${this.id}-title`;
+    title.textContent = name;
+    this.node.setAttribute("aria-labelledby", title.id);
+    const select = $(".app-answer-select", this.node);
+    select.id = `${this.id}-answer`;
+    $(".answer-label", this.node).htmlFor = select.id;
+    fillAnswers(select, answer);
+    select.addEventListener("change", () => {
+      this.answer = select.value;
+      this.note(`answers from now on: ${ANSWERS.find((a) => a.value === select.value).label}`);
+    });
+    this.frames = $(".frames", this.node);
+    this.frames.setAttribute("aria-labelledby", `${this.id}-frames`);
+    $(".frames-title", this.node).id = `${this.id}-frames`;
+    this.stateEl = $(".app-state", this.node);
+    this.granted = $(".app-granted", this.node);
+    this.disconnectBtn = $(".app-disconnect", this.node);
+    this.removeBtn = $(".app-remove", this.node);
+    this.disconnectBtn.addEventListener("click", () => void this.close());
+    this.removeBtn.addEventListener("click", () => this.remove());
+    el.apps.append(this.node);
+
+    const token = () => state.token;
+    this.client = new lib.FhircastClient({
+      hubUrl,
+      topic: state.topic,
+      events,
+      token,
+      subscriberName: name,
+      webSocket: (url) => this.socket(url),
+    });
+    this.client.on("event", () => (this.answer === "none" ? 200 : Number(this.answer)));
+    this.client.on("confirmed", (c) => {
+      this.setState("connected", "ok");
+      this.granted.replaceChildren("Granted: ", eventList(c.events), ` Lease ${c.leaseSeconds} s.`);
+    });
+    this.client.on("denied", (d) => {
+      this.setState(`denied: ${d.reason ?? "no reason given"}`, "error");
+      this.ended();
+    });
+    this.client.on("disconnect", (d) => this.setState(`dropped (${d.code}); re-subscribing`, "error"));
+    this.client.on("reconnected", () => this.setState("connected", "ok"));
+    this.client.on("error", (e) => this.note(`client: ${e.error.message}`));
+  }
+
+  setState(text, kind) {
+    this.stateEl.textContent = text;
+    this.stateEl.dataset.kind = kind;
+    this.node.dataset.state = kind;
+  }
+
+  /**
+   * The client's WebSocket, wrapped to show every frame in both directions and, when this app
+   * answers "not at all", to hold back its acknowledgements (so the hub's ack timeout is seen).
+   */
+  socket(url) {
+    const ws = new WebSocket(url);
+    ws.addEventListener("message", (e) => this.frame("in", e.data));
+    ws.addEventListener("close", (e) => this.note(`socket closed ${e.code}${e.reason ? ` ${e.reason}` : ""}`));
+    const app = this;
+    return {
+      get readyState() {
+        return ws.readyState;
+      },
+      send(data) {
+        if (app.answer === "none" && /"status"/.test(data)) {
+          app.frame("held", data);
+          return;
+        }
+        app.frame("out", data);
+        ws.send(data);
+      },
+      close: (code, reason) => ws.close(code, reason),
+      addEventListener: (type, listener) => ws.addEventListener(type, listener),
+    };
+  }
+
+  frame(direction, data) {
+    let f;
+    try {
+      f = JSON.parse(data);
+    } catch {
+      f = data;
+    }
+    let label;
+    let kind = "event";
+    if (direction !== "in") {
+      label = direction === "held" ? `ack ${f.status} held back (no answer)` : `ack ${f.status ?? ""}`;
+      kind = "ack";
+    } else if (f?.["hub.mode"] === "subscribe") {
+      label = "confirmation";
+      kind = "control";
+    } else if (f?.["hub.mode"] === "denied") {
+      label = `denial: ${f["hub.reason"] ?? ""}`;
+      kind = "denial";
+    } else if (f?.event?.["hub.event"]) {
+      label = `${f.event["hub.event"]} ${anchorOf(f)}`;
+      kind = f.event["hub.event"] === "SyncError" ? "syncerror" : "event";
+    } else label = typeof f === "string" ? f.slice(0, 80) : "frame";
+    const arrow = direction === "in" ? "from hub" : "to hub";
+    this.frameCount++;
+    const li = h("li", { className: `frame ${kind} ${direction}`, attrs: { "data-kind": kind, "data-direction": direction, "data-event": f?.event?.["hub.event"] ?? "" } },
+      h("div", { className: "frame-line" },
+        h("span", { className: "dir" }, direction === "held" ? "held" : arrow),
+        h("span", {}, label),
+      ),
+      jsonDetails("JSON", f, `of this frame: ${label}`),
+    );
+    this.frames.prepend(li);
+    while (this.frames.children.length > 200) this.frames.lastElementChild.remove();
+    $(".frames-count", this.node).textContent = `(${this.frameCount})`;
+  }
+
+  note(text) {
+    this.frames.prepend(h("li", { className: "frame note" }, h("div", { className: "frame-line" }, h("span", { className: "dir" }, "note"), h("span", {}, text))));
+  }
+
+  /** The subscription is over (denied, failed or closed): offer Remove instead of Disconnect. */
+  ended() {
+    const hadFocus = document.activeElement === this.disconnectBtn;
+    this.disconnectBtn.hidden = true;
+    this.removeBtn.hidden = false;
+    if (hadFocus) this.removeBtn.focus();
+  }
+
+  async connect() {
+    this.setState("connecting", "wait");
+    try {
+      await this.client.connect();
+      return true;
+    } catch (e) {
+      this.setState(`failed: ${e.message}`, "error");
+      this.ended();
+      return false;
+    }
+  }
+
+  async close() {
+    this.disconnectBtn.disabled = true;
+    this.setState("closing", "wait");
+    try {
+      const r = await Promise.race([this.client.close(), sleep(10_000).then(() => ({ code: 0, reason: "timed out" }))]);
+      this.setState(`closed (${r.code}${r.reason ? ` ${r.reason}` : ""})`, "off");
+    } catch (e) {
+      this.setState(`close failed: ${e.message}`, "error");
+    }
+    this.ended();
+    this.removeBtn.focus();
+  }
+
+  remove() {
+    state.apps = state.apps.filter((a) => a !== this);
+    this.node.remove();
+    el.appName.focus();
+  }
+}
+
+async function addApp() {
+  if (!state.topic) {
+    say(el.appStatus, "Open a topic first.", "error");
+    el.topic.focus();
+    return;
+  }
+  const name = el.appName.value.trim() || `App ${state.appCount + 1}`;
+  const events = [...el.appEvents.querySelectorAll("input:checked")].map((c) => c.value);
+  if (events.length === 0) {
+    say(el.appStatus, "Choose at least one event.", "error");
+    return;
+  }
+  const app = new SandboxApp(name, events, el.appAnswer.value);
+  state.apps.push(app);
+  say(el.appStatus, `Connecting ${name}…`);
+  const ok = await app.connect();
+  say(el.appStatus, ok ? `${name} is connected.` : `${name} could not connect: see its card.`, ok ? "ok" : "error");
+  el.appName.value = `App ${state.appCount + 1}`;
+}
+
+async function closeAllApps() {
+  const apps = state.apps.splice(0);
+  await Promise.all(apps.map((a) => Promise.race([a.client.close().catch(() => undefined), sleep(5000)])));
+  for (const a of apps) a.node.remove();
+}
+
+// ---- sandbox: publish ------------------------------------------------------------------------------
+
+function renderPublishChoices() {
+  const current = el.pubEvent.value || "Patient-open";
+  el.pubEvent.replaceChildren(...eventNames().map((n) => h("option", { value: n, selected: n === current }, n)));
+}
+
+async function newTemplate({ fresh = true } = {}) {
+  if (fresh && state.topic) await refresh(); // the current versions, for updates
+  const body = template(lib, state.catalog, state.topic || "(open a topic)", el.pubEvent.value, state.view, { lastEvent: state.lastEvent });
+  el.pubBody.value = json(body);
+  state.templateDirty = false;
+}
+
+async function publish() {
+  if (!state.topic) {
+    say(el.pubResult, "Open a topic first.", "error");
+    return;
+  }
+  let body;
+  try {
+    body = JSON.parse(el.pubBody.value);
+  } catch (e) {
+    say(el.pubResult, `The body is not JSON: ${e.message}`, "error");
+    return;
+  }
+  el.pubResult.replaceChildren(h("p", {}, "Publishing…"));
+  let r;
+  try {
+    r = await request(hubUrl, { method: "POST", headers: authHeaders({ "Content-Type": "application/json" }), body: JSON.stringify(body) });
+  } catch (e) {
+    say(el.pubResult, `No answer from the hub: ${e.message}`, "error");
+    return;
+  }
+  const okStatus = r.status >= 200 && r.status < 300;
+  el.pubResult.dataset.kind = okStatus ? "ok" : "error";
+  el.pubResult.replaceChildren(
+    h("p", { className: "answer" }, `Hub answered ${r.status} ${r.statusText || ""}`.trim() + (okStatus ? "" : `: ${explain(r)}`)),
+    h("pre", { className: "json answer-body" }, r.text ? (r.body ? json(r.body) : r.text) : "(empty body)"),
+  );
+  if (okStatus && !state.templateDirty) await newTemplate();
+}
+
+// ---- wiring ---------------------------------------------------------------------------------------
+
+el.access.addEventListener("submit", (e) => {
+  e.preventDefault();
+  void openTopic();
+});
+el.getToken.addEventListener("click", () => void getToken());
+el.refresh.addEventListener("click", () => void refresh());
+el.newApp.addEventListener("submit", (e) => {
+  e.preventDefault();
+  void addApp();
+});
+$("#events-standard").addEventListener("click", () => {
+  const std = new Set(state.catalog.events.filter((e) => e.maturity > 0).map((e) => e.name));
+  checkEvents((n) => std.has(n));
+});
+$("#events-all").addEventListener("click", () => checkEvents(() => true));
+$("#events-none").addEventListener("click", () => checkEvents(() => false));
+el.publish.addEventListener("submit", (e) => {
+  e.preventDefault();
+  void publish();
+});
+el.pubEvent.addEventListener("change", () => void newTemplate());
+el.appEvents.addEventListener("change", summarizeEvents);
+el.pubTemplate.addEventListener("click", () => void newTemplate());
+el.pubBody.addEventListener("input", () => (state.templateDirty = true));
+
+fillAnswers(el.appAnswer);
+renderEventChoices();
+renderPublishChoices();
+// The hub's proprietary events (PROPRIETARY_EVENTS) come from its well-known document.
+try {
+  const r = await request(`${hubUrl}/.well-known/fhircast-configuration`);
+  if (r.status === 200 && Array.isArray(r.body?.eventsSupported)) {
+    const base = new lib.EventCatalog();
+    const proprietary = r.body.eventsSupported.filter((n) => !base.get(n));
+    if (proprietary.length) {
+      state.catalog = new lib.EventCatalog(proprietary);
+      renderEventChoices();
+      renderPublishChoices();
+    }
+  }
+} catch {
+  // the standard catalog will do
+}
+await newTemplate({ fresh: false });
+
+const fromUrl = new URL(location.href).searchParams.get("topic");
+if (fromUrl) el.topic.value = fromUrl;
+document.body.dataset.ready = "true";

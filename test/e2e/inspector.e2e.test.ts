@@ -1,0 +1,275 @@
+// End to end in a real browser (Debian's headless Chromium driven by playwright-core): the inspector
+// and sandbox page (/inspector/, docs/inspector.md) against the real local server. Gets a token from
+// the development issuer, connects two sandbox apps, publishes from templates, sees events arrive in
+// both apps and in the inspector's stream, has one app refuse (409) and sees the hub's SyncError, and
+// saves a screenshot at laptop size under test/e2e/artifacts/ (gitignored).
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { type Browser, chromium, type Locator, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { http, HubServer, removeDir, ROOT, tempStateDir, uniqueTopic } from "../helpers/server";
+
+// Callbacks given to page.evaluate/waitForFunction run in the browser; the e2e tsconfig has Node
+// types only, so the few DOM globals they use are declared here (module scope, untyped).
+declare const document: any;
+declare const window: any;
+declare function getComputedStyle(element: unknown): { outlineStyle: string };
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const ARTIFACTS = join(ROOT, "test", "e2e", "artifacts");
+/** Every browser wait has this timeout (the machines are slow; nothing here should take 5 s). */
+const WAIT_MS = 20_000;
+
+let dir: string;
+let server: HubServer | undefined;
+let browser: Browser | undefined;
+let page: Page | undefined;
+const consoleErrors: string[] = [];
+
+beforeAll(async () => {
+  // The page's sandbox apps run the project's client bundle: build it as `npm start` does.
+  const built = spawnSync("npm", ["run", "--silent", "build:client"], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+  if (built.status !== 0) throw new Error(`npm run build:client failed: ${built.stderr || built.stdout || built.error?.message}`);
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)`);
+  dir = await tempStateDir("fhircast-inspector");
+  // A short acknowledgement timeout, so an app that does not answer is seen timing out quickly.
+  server = await HubServer.start({ persistTo: dir, vars: { ACK_TIMEOUT_SECONDS: "2" } });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    timeout: 30_000,
+  });
+  page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+  page.setDefaultTimeout(WAIT_MS);
+  page.setDefaultNavigationTimeout(WAIT_MS);
+  page.on("console", (m) => {
+    if (m.type() === "error") consoleErrors.push(m.text());
+  });
+  page.on("pageerror", (e) => consoleErrors.push(e.message));
+  page.on("response", (r) => {
+    if (r.status() >= 400) consoleErrors.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await page?.close().catch(() => undefined);
+  await browser?.close().catch(() => undefined);
+  await server?.stop();
+  if (dir) await removeDir(dir);
+}, 60_000);
+
+/** The sandbox app card named `name`. */
+const app = (p: Page, name: string): Locator => p.locator(`article.app[data-name="${name}"]`);
+
+async function connectApp(p: Page, name: string): Promise<void> {
+  await p.getByLabel("App name (subscriber.name)").fill(name);
+  await p.getByRole("button", { name: "Connect app" }).click();
+  await app(p, name).locator(".app-state", { hasText: "connected" }).waitFor();
+  await expect(app(p, name).getAttribute("data-state")).resolves.toBe("ok");
+}
+
+/** Chooses an event in the publish form, waits for its template, publishes, returns the hub's answer line. */
+async function publishFromTemplate(p: Page, event: string): Promise<{ answer: string; body: any }> {
+  const before = await p.locator("#pub-body").inputValue();
+  await p.getByLabel("Event", { exact: true }).selectOption(event);
+  // The template is rebuilt from a fresh snapshot; wait until it names the event (and changed).
+  await p.waitForFunction(
+    ([ev, prev]) => {
+      const v = (document.querySelector("#pub-body") as any).value;
+      return v !== prev && v.includes(`"hub.event": "${ev}"`);
+    },
+    [event, before] as const,
+    { timeout: WAIT_MS },
+  );
+  const body = JSON.parse(await p.locator("#pub-body").inputValue());
+  await p.locator("#pub-result").evaluate((e) => (e.textContent = ""));
+  await p.getByRole("button", { name: "Publish", exact: true }).click();
+  await p.locator("#pub-result .answer").waitFor();
+  return { answer: (await p.locator("#pub-result .answer").textContent()) ?? "", body };
+}
+
+describe("the inspector and sandbox page in headless Chromium", () => {
+  it("is served by the Worker's assets while the hub's own paths still reach the Worker", async () => {
+    const o = server!.origin;
+    const html = await http(`${o}/inspector/`);
+    expect(html.status).toBe(200);
+    expect(html.headers.get("content-type")).toContain("text/html");
+    expect(await html.text()).toContain("FHIRcast Hub inspector");
+    const bare = await http(`${o}/inspector`, { redirect: "manual" });
+    expect([301, 307, 308]).toContain(bare.status);
+    expect(bare.headers.get("location")).toMatch(/\/inspector\/$/);
+    const client = await http(`${o}/fhircast-client.js`);
+    expect(client.status).toBe(200);
+    expect(client.headers.get("content-type")).toMatch(/javascript/);
+    await client.body?.cancel();
+    expect((await http(`${o}/health`)).status).toBe(200);
+    const root = await http(`${o}/`);
+    expect(await root.json()).toMatchObject({ name: "FHIRcast Hub" });
+    expect((await http(`${o}/.well-known/fhircast-configuration`)).status).toBe(200);
+    expect((await http(`${o}/api/inspect/some-topic`)).status).toBe(401);
+    expect((await http(`${o}/no/such/file`)).status).toBe(404);
+  });
+
+  it("inspects a topic, runs two sandbox apps, publishes from templates and shows a refusal's SyncError", async () => {
+    const p = page!;
+    const topic = uniqueTopic("inspector-ui");
+    const started = Date.now();
+    await p.goto(`${server!.origin}/inspector/?topic=${encodeURIComponent(topic)}`);
+    await p.locator("body[data-ready=true]").waitFor();
+    expect(await p.getByLabel("Topic (hub.topic)").inputValue()).toBe(topic);
+
+    // Every control has a label (name) a screen reader can read.
+    const unlabeled = await p.evaluate(() =>
+      [...document.querySelectorAll("input, select, textarea, button")]
+        .filter((e) => !(e as any).closest("template"))
+        .filter((e) => {
+          const el = e as any;
+          if (el.type === "hidden") return false;
+          const name = el.labels?.length ? el.labels[0]!.textContent : el.getAttribute("aria-label") ?? el.textContent;
+          return !name || !name.trim();
+        })
+        .map((e) => e.outerHTML.slice(0, 80)),
+    );
+    expect(unlabeled).toEqual([]);
+
+    // Without a token the hub refuses to show the topic, and the page says why.
+    await p.getByRole("button", { name: "Open topic" }).click();
+    await p.locator("#access-status", { hasText: "Refused: the token is missing" }).waitFor();
+    expect(await p.locator("#live-state").textContent()).toBe("not connected");
+    expect(consoleErrors.splice(0).every((e) => /401/.test(e))).toBe(true); // that refusal, logged by the browser
+
+    // A token from the development issuer (default scopes include fhircast-hub/inspect) opens the topic.
+    expect(await p.getByLabel("Scopes").inputValue()).toContain("fhircast-hub/inspect");
+    await p.getByRole("button", { name: "Get token" }).click();
+    await p.locator("#live-state", { hasText: /^live$/ }).waitFor();
+    await expect(p.locator("#access-status").textContent()).resolves.toContain(`Inspecting ${topic}`);
+    expect(await p.locator("#token").inputValue()).toMatch(/^ey/);
+    await p.locator("#subscribers tbody", { hasText: "No subscriptions" }).waitFor();
+
+    // Two sandbox apps, with the default (STU3) events, SyncError included.
+    await connectApp(p, "Viewer");
+    await connectApp(p, "Reporter");
+    const rows = p.locator("#subscribers tbody tr");
+    await p.waitForFunction(() => document.querySelectorAll("#subscribers tbody tr[data-sub]").length === 2, undefined, { timeout: WAIT_MS });
+    for (const name of ["Viewer", "Reporter"]) {
+      const row = rows.filter({ has: p.locator("th", { hasText: name }) });
+      await expect(row.locator("td").nth(0).textContent()).resolves.toContain("Patient-open");
+      await expect(row.locator("td").nth(0).textContent()).resolves.toContain("SyncError");
+      await expect(row.locator("td").nth(1).textContent()).resolves.toBe("connected");
+      await expect(row.locator("td").nth(2).textContent()).resolves.toMatch(/\d+ (h|min)/);
+      await expect(row.locator("td").nth(4).textContent()).resolves.toBe("none");
+    }
+
+    // Patient-open from the template: 202, delivered to both apps (and acknowledged), and in the stream.
+    const first = await publishFromTemplate(p, "Patient-open");
+    expect(first.answer).toMatch(/^Hub answered 202/);
+    const patientId = first.body.event.context[0].resource.id as string;
+    for (const name of ["Viewer", "Reporter"]) {
+      await app(p, name).locator(`li.frame[data-direction=in][data-event="Patient-open"]`).first().waitFor();
+      await app(p, name).locator("li.frame[data-direction=out]", { hasText: "ack 200" }).first().waitFor();
+    }
+    await p.locator(`#stream li[data-event="Patient-open"]`, { hasText: `Patient/${patientId}` }).waitFor();
+    await p.locator("#contexts li.ctx.current", { hasText: `Patient/${patientId}` }).waitFor();
+
+    // The event's JSON on demand.
+    const item = p.locator(`#stream li[data-event="Patient-open"]`).first();
+    await item.locator("summary").click();
+    await expect(item.locator("pre.json").textContent()).resolves.toContain(first.body.id);
+
+    // Reporter refuses from now on: the next Patient-open gets 409 from it, and the hub's SyncError
+    // reaches Viewer (a SyncError subscriber), the inspector's stream and the subscribers table.
+    await app(p, "Reporter").getByLabel("Answer events with").selectOption("409");
+    const second = await publishFromTemplate(p, "Patient-open");
+    expect(second.answer).toMatch(/^Hub answered 202/);
+    await app(p, "Reporter").locator("li.frame[data-direction=out]", { hasText: "ack 409" }).first().waitFor();
+    await p.locator(`#stream li[data-event="SyncError"]`).first().waitFor();
+    await app(p, "Viewer").locator(`li.frame[data-direction=in][data-event="SyncError"]`).first().waitFor();
+    const syncItem = p.locator(`#stream li[data-event="SyncError"]`).first();
+    await syncItem.locator("summary").click();
+    await syncItem.locator("pre.json", { hasText: second.body.id }).waitFor();
+    expect(await syncItem.locator("pre.json").textContent()).toContain("Reporter");
+    const reporter = rows.filter({ has: p.locator("th", { hasText: "Reporter" }) });
+    await reporter.locator("td.syncerror-cell", { hasText: "refused" }).waitFor();
+    const viewer = rows.filter({ has: p.locator("th", { hasText: "Viewer" }) });
+    await expect(viewer.locator("td.syncerror-cell").textContent()).resolves.toBe("none");
+
+    // The stream is newest first.
+    const seqs = await p.locator("#stream li").evaluateAll((lis) => lis.map((li) => Number((li as any).dataset.seq)));
+    expect(seqs).toEqual([...seqs].sort((a, b) => b - a));
+    expect(seqs.length).toBeGreaterThanOrEqual(3);
+
+    // Content sharing from templates: DiagnosticReport-open, then an update carrying its current versionId.
+    await app(p, "Reporter").getByLabel("Answer events with").selectOption("200");
+    const opened = await publishFromTemplate(p, "DiagnosticReport-open");
+    expect(opened.answer).toMatch(/^Hub answered 202/);
+    const reportId = opened.body.event.context[0].resource.id as string;
+    await p.locator("#contexts li.ctx.current", { hasText: `DiagnosticReport/${reportId}` }).waitFor();
+    const version = (await p.locator("#contexts li.ctx.current .version").textContent())!.replace("versionId ", "");
+    const update = await publishFromTemplate(p, "DiagnosticReport-update");
+    expect(update.body.event["context.versionId"]).toBe(version);
+    expect(update.answer).toMatch(/^Hub answered 202/);
+    await p.locator("#contexts li.ctx.current .version", { hasNotText: version }).waitFor();
+    await p.locator("#contexts li.ctx", { hasText: `Patient/${second.body.event.context[0].resource.id}` }).waitFor();
+
+    // Every catalog event has a template the page can build.
+    const names = await p.locator("#pub-event option").evaluateAll((os) => os.map((o) => (o as any).value));
+    expect(names).toEqual(expect.arrayContaining(["Patient-open", "Patient-close", "DiagnosticReport-update", "DiagnosticReport-select", "SyncError", "UserLogout", "Home-open"]));
+
+    // ... and each template passes the hub's own validation (the client's checkEvent), with no open
+    // context and with this topic's open contexts. Run in the page, on the page's own modules.
+    const invalid = await p.evaluate(`(async () => {
+      const lib = await import("/fhircast-client.js");
+      const { template } = await import("/inspector/templates.js");
+      const topic = ${JSON.stringify(topic)};
+      const token = document.querySelector("#token").value;
+      const res = await fetch("/api/inspect/" + encodeURIComponent(topic), { headers: { Authorization: "Bearer " + token } });
+      const view = await res.json();
+      const catalog = new lib.EventCatalog();
+      const bad = [];
+      for (const v of [null, view]) for (const e of catalog.events) {
+        try { lib.checkEvent(template(lib, catalog, topic, e.name, v), catalog); }
+        catch (err) { bad.push(e.name + ": " + err.message); }
+      }
+      return { bad, checked: catalog.events.length };
+    })()`);
+    expect(invalid).toMatchObject({ bad: [] });
+    expect((invalid as { checked: number }).checked).toBe(names.length);
+
+    // Keyboard: the focus ring is visible on a button reached with Tab.
+    await p.getByRole("button", { name: "Refresh" }).focus();
+    await p.keyboard.press("Tab");
+    const outline = await p.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
+    expect(outline).not.toBe("none");
+
+    // Scroll the stream to the top, then a laptop-size screenshot to look at.
+    await p.evaluate(() => window.scrollTo(0, 0));
+    await mkdir(ARTIFACTS, { recursive: true });
+    await p.screenshot({ path: join(ARTIFACTS, "inspector-1366x768.png"), timeout: WAIT_MS });
+    await p.screenshot({ path: join(ARTIFACTS, "inspector-full.png"), fullPage: true, timeout: WAIT_MS });
+
+    // An app that does not answer at all: its acknowledgement is held back, the hub times it out
+    // (ACK_TIMEOUT_SECONDS=2), raises a SyncError and ends its subscription (a denial on its socket).
+    await app(p, "Viewer").getByLabel("Answer events with").selectOption("none");
+    const close = await publishFromTemplate(p, "Patient-close");
+    expect(close.answer).toMatch(/^Hub answered 202/);
+    await app(p, "Viewer").locator("li.frame[data-direction=held]").first().waitFor();
+    await p.locator(`#stream li[data-event="SyncError"]`, { hasText: "did not acknowledge" }).waitFor();
+    await app(p, "Viewer").locator(".app-state", { hasText: "denied" }).waitFor();
+    await app(p, "Viewer").getByRole("button", { name: "Remove" }).waitFor();
+    await app(p, "Reporter").locator(`li.frame[data-direction=in][data-event="SyncError"]`).first().waitFor();
+    await p.waitForFunction(() => document.querySelectorAll("#subscribers tbody tr[data-sub]").length === 1, undefined, { timeout: WAIT_MS });
+    await p.screenshot({ path: join(ARTIFACTS, "inspector-after-timeout.png"), timeout: WAIT_MS });
+
+    // Disconnect unsubscribes and closes normally: no SyncError, no subscriber left.
+    const syncErrors = await p.locator(`#stream li[data-event="SyncError"]`).count();
+    await app(p, "Reporter").getByRole("button", { name: "Disconnect" }).click();
+    await app(p, "Reporter").locator(".app-state", { hasText: "closed (1000" }).waitFor();
+    await p.locator("#subscribers tbody", { hasText: "No subscriptions" }).waitFor();
+    expect(await p.locator(`#stream li[data-event="SyncError"]`).count()).toBe(syncErrors);
+
+    console.log(`inspector flow took ${Date.now() - started} ms`);
+    expect(consoleErrors).toEqual([]);
+  });
+});
