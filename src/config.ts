@@ -2,6 +2,7 @@
 // documented in README.md "Settings". A setting that does not parse is a deployment bug: throw.
 import { EventCatalog, parseProprietaryEvents } from "./events/catalog";
 import { setLogLevel } from "./log";
+import { setAnalytics } from "./metrics";
 
 /** How requests are authenticated (README "Security"). */
 export interface AuthConfig {
@@ -49,6 +50,25 @@ export interface HubConfig {
   heartbeatSeconds: number;
   /** Public origin override (e.g. behind a TLS proxy); otherwise the request's origin is used. */
   publicUrl?: string;
+  /** Where topic objects live (docs/operations.md "Data placement"). */
+  placement: Placement;
+  /** Bearer secret for GET /metrics; unset: the endpoint does not exist (404). */
+  metricsToken?: string;
+}
+
+const JURISDICTIONS = ["eu", "fedramp", "fedramp-high", "us"] as const satisfies readonly DurableObjectJurisdiction[];
+const LOCATION_HINTS = [
+  "wnam", "enam", "sam", "weur", "eeur", "apac", "apac-ne", "apac-se", "oc", "afr", "me",
+] as const satisfies readonly DurableObjectLocationHint[];
+
+/**
+ * Durable Object placement for topics. A jurisdiction is part of every object id: switching it (or
+ * turning it on or off) makes existing topics unreachable by name. A location hint only steers where
+ * a topic object is created the first time; it changes no id.
+ */
+export interface Placement {
+  jurisdiction?: DurableObjectJurisdiction;
+  locationHint?: DurableObjectLocationHint;
 }
 
 /** The environment the Worker and the Topic object receive. */
@@ -57,6 +77,11 @@ export interface Env {
   ISSUER: DurableObjectNamespace<import("./auth/dev-issuer").DevIssuer>;
   /** Workers rate limiting binding (optional): per-client limits on subscribe and publish. */
   RATE_LIMITER?: RateLimit;
+  /** Workers Analytics Engine dataset (optional, edge only): metric data points. */
+  ANALYTICS?: AnalyticsEngineDataset;
+  DO_JURISDICTION?: string;
+  DO_LOCATION_HINT?: string;
+  METRICS_TOKEN?: string;
   AUTH_MODE?: string;
   SMART_JWKS_URL?: string;
   SMART_ISSUER?: string;
@@ -93,6 +118,13 @@ function positiveInt(name: string, raw: string | undefined, fallback: number): n
   const n = Number(raw);
   if (!Number.isInteger(n) || n <= 0) throw new Error(`setting ${name}="${raw}" must be a positive integer`);
   return n;
+}
+
+function oneOf<T extends string>(name: string, raw: string | undefined, allowed: readonly T[]): T | undefined {
+  const v = raw?.trim().toLowerCase();
+  if (!v) return undefined;
+  if (!(allowed as readonly string[]).includes(v)) throw new Error(`setting ${name}="${raw}" must be one of ${allowed.join(", ")}`);
+  return v as T;
 }
 
 const list = (raw: string | undefined): string[] =>
@@ -144,6 +176,11 @@ export function readConfig(env: Env): HubConfig {
     resendMinSeconds: nonNegativeInt("RESEND_MIN_SECONDS", env.RESEND_MIN_SECONDS, 10),
     heartbeatSeconds: nonNegativeInt("HEARTBEAT_SECONDS", env.HEARTBEAT_SECONDS, 0),
     publicUrl: env.PUBLIC_URL?.trim() ? env.PUBLIC_URL.trim().replace(/\/+$/, "") : undefined,
+    placement: {
+      jurisdiction: oneOf("DO_JURISDICTION", env.DO_JURISDICTION, JURISDICTIONS),
+      locationHint: oneOf("DO_LOCATION_HINT", env.DO_LOCATION_HINT, LOCATION_HINTS),
+    },
+    metricsToken: env.METRICS_TOKEN?.trim() || undefined,
   };
 }
 
@@ -153,6 +190,7 @@ export function hubSettings(env: Env): { config: HubConfig; catalog: EventCatalo
   if (cached?.env !== env) {
     const config = readConfig(env);
     setLogLevel(env.LOG_LEVEL);
+    setAnalytics(env.ANALYTICS);
     cached = { env, config, catalog: new EventCatalog(config.proprietaryEvents) };
   }
   return cached;

@@ -13,3 +13,12 @@ export function log(msg: string, fields: Record<string, string | number | boolea
   if (level === "silent" || (level === "warn" && severity === "info")) return;
   (severity === "warn" ? console.warn : console.log)(JSON.stringify({ level: severity, msg, ...fields }));
 }
+
+/**
+ * What logs carry instead of a topic: the first 12 hex digits of the topic's SHA-256 (48 bits), enough
+ * to follow one session through the logs, never the topic itself.
+ */
+export async function topicHash(topic: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(topic)));
+  return Array.from(digest.subarray(0, 6), (b) => b.toString(16).padStart(2, "0")).join("");
+}

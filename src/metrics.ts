@@ -2,9 +2,28 @@
 // connected subscribers, delivery latency. A self-hosted workerd runs the Worker and every topic
 // object in one isolate, so these are the whole hub's numbers there (served at /metrics in
 // Prometheus text format); on the edge each isolate also writes data points to Workers Analytics
-// Engine when the METRICS binding exists. No labels carry topics, tokens or patient data.
+// Engine when the ANALYTICS binding exists. No labels carry topics, tokens or patient data.
+//
+// Analytics Engine data points (one per counted change; docs/operations.md "Observability"):
+//   index1 = metric name, blob1 = metric name, blob2 = labels (`k="v",…`, may be empty),
+//   double1 = the increment (counters: ≥1; fhircast_subscribers: +1 or -1; latency: the ms value).
 
 type Labels = Record<string, string>;
+
+let analytics: AnalyticsEngineDataset | undefined;
+/** Set from the ANALYTICS binding (config.ts); undefined turns data points off. */
+export function setAnalytics(dataset: AnalyticsEngineDataset | undefined): void {
+  analytics = dataset;
+}
+
+function dataPoint(name: string, labels: string, value: number): void {
+  if (!analytics) return;
+  try {
+    analytics.writeDataPoint({ indexes: [name], blobs: [name, labels], doubles: [value] });
+  } catch {
+    // Metrics never fail a request.
+  }
+}
 
 const counters = new Map<string, Map<string, number>>();
 let connected = 0;
@@ -36,19 +55,23 @@ export function count(name: keyof typeof HELP, labels: Labels = {}, by = 1): voi
   if (!m) counters.set(name, (m = new Map()));
   const k = key(labels);
   m.set(k, (m.get(k) ?? 0) + by);
+  dataPoint(name, k, by);
 }
 
 export function socketOpened(): void {
   connected++;
+  dataPoint("fhircast_subscribers", "", 1);
 }
 export function socketClosed(): void {
   connected = Math.max(0, connected - 1);
+  dataPoint("fhircast_subscribers", "", -1);
 }
 
 export function observePublish(ms: number): void {
   latency.sum += ms;
   latency.count++;
   for (const [i, b] of LATENCY_BUCKETS.entries()) if (ms <= b) latency.buckets[i]!++;
+  dataPoint("fhircast_publish_latency_ms", "", ms);
 }
 
 /** Everything, in the Prometheus text exposition format. */

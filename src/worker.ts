@@ -10,8 +10,8 @@ import { jsonResponse, outcomeResponse, textResponse } from "./protocol/errors";
 import { validatePublish } from "./protocol/publish";
 import { collectParams, parseSubscription, type SubscriptionRequest } from "./protocol/subscription";
 import { type Failure, fail, ok, type Result, type SubscriptionResponse, type WellKnown } from "./protocol/wire";
-import { log } from "./log";
-import { observePublish } from "./metrics";
+import { log, topicHash } from "./log";
+import { observePublish, prometheusText } from "./metrics";
 
 export { Topic } from "./topic";
 import { INSPECTOR_PATH } from "./topic";
@@ -19,15 +19,16 @@ export { DevIssuer } from "./auth/dev-issuer";
 
 // ---- CORS and the Origin allow-list (§4.3: Origin is not a credential, only a browser filter) --------
 
-function originAllowed(env: Env, originHeader: string | null): boolean {
+/** No Origin (not a browser), no allow-list, a listed origin, or the hub's own pages (the inspector). */
+function originAllowed(request: Request, env: Env): boolean {
+  const o = request.headers.get("Origin");
   const allowed = hubSettings(env).config.allowedOrigins;
-  return originHeader === null || allowed.length === 0 || allowed.includes(originHeader);
+  return o === null || allowed.length === 0 || allowed.includes(o) || o === origin(request, env);
 }
 
 /** Refuses browser requests from origins outside ALLOWED_ORIGINS; answers CORS preflights. */
 function guardOrigin(request: IRequest, env: Env): Response | undefined {
-  const o = request.headers.get("Origin");
-  if (!originAllowed(env, o)) return textResponse(403, `Origin ${o} is not allowed (ALLOWED_ORIGINS)`);
+  if (!originAllowed(request, env)) return textResponse(403, `Origin ${request.headers.get("Origin")} is not allowed (ALLOWED_ORIGINS)`);
   if (request.method === "OPTIONS") {
     return new Response(null, {
       status: 204,
@@ -130,8 +131,58 @@ function parseJson(text: string): Result<unknown> {
   }
 }
 
+/**
+ * The topic's Durable Object, placed per DO_JURISDICTION / DO_LOCATION_HINT. The only place a topic
+ * name becomes an object id: a jurisdiction changes every id (docs/operations.md "Data placement").
+ * WebSocket endpoints carry the id itself and resolve it with the top-level namespace's
+ * idFromString, which accepts ids of any jurisdiction.
+ */
 function topicStub(env: Env, topic: string) {
-  return env.TOPIC.get(env.TOPIC.idFromName(topic));
+  const { jurisdiction, locationHint } = hubSettings(env).config.placement;
+  const ns = jurisdiction ? env.TOPIC.jurisdiction(jurisdiction) : env.TOPIC;
+  return ns.get(ns.idFromName(topic), locationHint ? { locationHint } : undefined);
+}
+
+// ---- request log: one JSON line per request, with a topic hash, never a topic, path or token -------
+
+interface RequestNote {
+  started: number;
+  topic?: string;
+  event?: string;
+  mode?: string;
+}
+const notes = new WeakMap<Request, RequestNote>();
+
+/** Remembers what the request log line should say about this request (the topic is hashed there). */
+function note(request: Request, fields: Omit<RequestNote, "started">): void {
+  const n = notes.get(request);
+  if (n) Object.assign(n, fields);
+}
+
+function startTimer(request: IRequest): undefined {
+  notes.set(request, { started: Date.now() });
+  return undefined;
+}
+
+/** `request` log line: route pattern (not the path: it can hold a topic or an endpoint secret), status, ms. */
+async function requestLog(response: Response | undefined, request: IRequest): Promise<undefined> {
+  const n = notes.get(request);
+  const route = request.route ?? "none";
+  if (!n || route === "/health" || route === "/metrics" || request.method === "OPTIONS") return undefined;
+  log(
+    "request",
+    {
+      method: request.method,
+      route,
+      status: response?.status ?? 500,
+      ms: Date.now() - n.started,
+      topic: n.topic === undefined ? undefined : await topicHash(n.topic),
+      event: n.event,
+      mode: n.mode,
+    },
+    (response?.status ?? 500) >= 500 ? "warn" : "info",
+  );
+  return undefined;
 }
 
 // ---- handlers ------------------------------------------------------------------------------------
@@ -183,6 +234,7 @@ async function subscription(request: Request, env: Env, pairs: Iterable<[string,
   const parsed = parseSubscription(params.value, catalog, config);
   if (!parsed.ok) return textResponse(parsed.status, parsed.detail);
   const req: SubscriptionRequest = parsed.value;
+  note(request, { topic: req.topic, mode: req.mode });
   const denied = checkTopic(p, req.topic) ?? (await rateLimit(env, request, p, "subscribe"));
   if (denied) return failure(denied, "text");
   const stub = topicStub(env, req.topic);
@@ -218,6 +270,7 @@ async function publish(request: Request, env: Env, body: unknown, pathTopic?: st
   const req = validatePublish(body, catalog, pathTopic);
   if (!req.ok) return failure(req, "outcome");
   const topic = req.value.notification.event["hub.topic"];
+  note(request, { topic, event: req.value.eventName });
   const denied =
     checkTopic(who.value, topic) ??
     (allows(who.value.grants, req.value.eventName, "write")
@@ -263,6 +316,7 @@ async function getContext(request: IRequest, env: Env): Promise<Response> {
   const decoded = pathTopic(request);
   if (!decoded.ok) return outcomeResponse(decoded.status, decoded.code, decoded.detail);
   const topic = decoded.value;
+  note(request, { topic });
   const denied = checkTopic(who.value, topic);
   if (denied) return failure(denied, "outcome");
   const { context, eventName } = await topicStub(env, topic).currentContext();
@@ -285,7 +339,9 @@ async function inspectorAccess(request: IRequest, env: Env): Promise<Response | 
     : request;
   const who = await authenticate(authRequest, env, hubSettings(env).config.auth);
   if (!who.ok) return failure(who, "outcome");
-  const topic = decodeURIComponent(request.params.topic!);
+  const decoded = pathTopic(request);
+  if (!decoded.ok) return failure(decoded, "outcome");
+  const topic = decoded.value;
   const denied =
     checkTopic(who.value, topic) ??
     (who.value.scopes.includes(INSPECT_SCOPE) ? undefined : fail(403, "forbidden", `the inspector needs the ${INSPECT_SCOPE} scope`));
@@ -306,6 +362,31 @@ async function inspectLive(request: IRequest, env: Env): Promise<Response> {
   const access = await inspectorAccess(request, env);
   if (access instanceof Response) return access;
   return topicStub(env, access.topic).fetch(new Request(`https://topic${INSPECTOR_PATH}`, request));
+}
+
+/**
+ * GET /metrics: the Prometheus text format (src/metrics.ts), for self-hosted builds (one isolate holds
+ * the whole hub's numbers there). Needs `Authorization: Bearer <METRICS_TOKEN>`; without that
+ * setting the endpoint does not exist (404).
+ */
+async function metrics(request: IRequest, env: Env): Promise<Response> {
+  const expected = hubSettings(env).config.metricsToken;
+  if (!expected) return textResponse(404, "no route for GET /metrics");
+  const given = /^Bearer\s+(.+)$/i.exec(request.headers.get("Authorization") ?? "")?.[1]?.trim();
+  if (!given || !(await sameSecret(given, expected))) {
+    return textResponse(401, "GET /metrics needs Authorization: Bearer <METRICS_TOKEN>", { "WWW-Authenticate": 'Bearer realm="metrics"' });
+  }
+  return new Response(prometheusText(), {
+    status: 200,
+    headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store" },
+  });
+}
+
+/** Compares two secrets in constant time (their SHA-256 digests, so lengths never leak). */
+async function sameSecret(a: string, b: string): Promise<boolean> {
+  const digest = async (s: string) => crypto.subtle.digest("SHA-256", new TextEncoder().encode(s));
+  const [da, db] = await Promise.all([digest(a), digest(b)]);
+  return crypto.subtle.timingSafeEqual(da, db);
 }
 
 /** POST /auth/token: the development issuer's client_credentials grant (AUTH_MODE=dev only). */
@@ -349,12 +430,12 @@ function denyHere(reason: string): Response {
 // ---- router --------------------------------------------------------------------------------------
 
 const router = Router<IRequest, [Env, ExecutionContext]>({
-  before: [guardOrigin],
+  before: [startTimer, guardOrigin],
   catch: (err: unknown) => {
     log("error", { error: err instanceof Error ? err.message : String(err) });
     return outcomeResponse(500, "exception", "internal error");
   },
-  finally: [corsify],
+  finally: [requestLog, corsify],
 });
 
 router
@@ -365,6 +446,7 @@ router
       wellKnown: `${origin(req, env)}${HUB_PATH}/.well-known/fhircast-configuration`,
     }))
   .get("/health", () => jsonResponse(200, { status: "ok" }))
+  .get("/metrics", metrics)
   .post("/auth/token", token)
   .get("/auth/jwks", async (_req, env) =>
     hubSettings(env).config.auth.mode === "dev" ? jsonResponse(200, await devPublicJwks(env)) : textResponse(404, "the development token issuer is off"))

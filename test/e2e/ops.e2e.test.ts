@@ -1,0 +1,192 @@
+// Operations (docs/operations.md): the production configuration and its bundle validate offline
+// (`wrangler deploy --dry-run --env production`), its defaults are safe, and on a real local server
+// the logs of a subscribe/publish round trip carry a topic hash but never the topic, a token, an
+// endpoint secret or patient data; GET /metrics answers only with its bearer secret.
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { unstable_readConfig } from "wrangler";
+import {
+  currentContext,
+  devToken,
+  event,
+  HubServer,
+  http,
+  publish,
+  removeDir,
+  ROOT,
+  subscribe,
+  tempStateDir,
+  uniqueTopic,
+  WsClient,
+} from "../helpers/server";
+
+/** Runs a command from the project root with the test's Node first on PATH; resolves with its output. */
+function run(cmd: string, args: string[], timeoutMs = 120_000): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: {
+        ...process.env,
+        PATH: [join(process.execPath, ".."), join(ROOT, "node_modules", ".bin"), process.env.PATH ?? ""].join(":"),
+        CI: "true",
+        WRANGLER_SEND_METRICS: "false",
+        NO_COLOR: "1",
+        FORCE_COLOR: "0",
+      },
+    });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d.toString("utf8")));
+    child.stderr.on("data", (d: Buffer) => (output += d.toString("utf8")));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+/** The parts of wrangler's resolved configuration these tests read. */
+interface ResolvedConfig {
+  vars: Record<string, unknown>;
+  workers_dev?: boolean;
+  durable_objects: { bindings: { name: string; class_name: string }[] };
+  ratelimits: { name: string }[];
+  analytics_engine_datasets: { binding: string }[];
+  observability?: { logs?: { invocation_logs?: boolean } };
+}
+const readConfig = (env?: string): ResolvedConfig =>
+  unstable_readConfig({ config: join(ROOT, "wrangler.toml"), env }, { hideWarnings: true }) as unknown as ResolvedConfig;
+
+describe("deployment configuration", () => {
+  it("`wrangler deploy --dry-run --env production` builds the bundle offline", async () => {
+    const out = await tempStateDir("fhircast-dry-run");
+    try {
+      const { code, output } = await run(join(ROOT, "node_modules", ".bin", "wrangler"), ["deploy", "--dry-run", "--env", "production", "--outdir", out]);
+      expect(code, output.slice(-3000)).toBe(0);
+      expect(output).toContain("--dry-run: exiting now.");
+      expect(statSync(join(out, "worker.js")).size).toBeGreaterThan(10_000);
+      for (const binding of ["env.TOPIC (Topic)", "env.RATE_LIMITER", "env.ANALYTICS", 'env.AUTH_MODE ("smart")']) expect(output).toContain(binding);
+      expect(output).not.toContain("env.ISSUER");
+    } finally {
+      await removeDir(out);
+    }
+  }, 120_000);
+
+  it("production defaults are safe and restate every setting; `npm run deploy` deploys production", () => {
+    const top = readConfig();
+    const prod = readConfig("production");
+    expect(prod.vars.AUTH_MODE).toBe("smart");
+    // Fails closed until the SMART settings exist (secrets or vars added by the operator).
+    for (const name of ["SMART_JWKS_URL", "SMART_ISSUER", "SMART_AUDIENCE", "METRICS_TOKEN"]) expect(prod.vars[name]).toBeUndefined();
+    for (const name of Object.keys(top.vars)) expect(Object.keys(prod.vars), `${name} restated in [env.production.vars]`).toContain(name);
+    expect(prod.durable_objects.bindings.map((b) => b.name)).toEqual(["TOPIC"]); // no development issuer
+    expect(prod.ratelimits.map((r) => r.name)).toContain("RATE_LIMITER");
+    expect(prod.analytics_engine_datasets.map((d) => d.binding)).toContain("ANALYTICS");
+    expect(prod.observability?.logs?.invocation_logs).toBe(false); // they would record URLs
+    // The top level (dev issuer) is never put on a public URL by a bare `wrangler deploy`.
+    expect(top.workers_dev).toBe(false);
+    expect(top.vars.AUTH_MODE).toBe("dev");
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> };
+    expect(pkg.scripts.deploy).toBe("wrangler deploy --env production");
+    expect(existsSync(join(ROOT, ".dev.vars"))).toBe(false); // no committed local secrets
+  });
+});
+
+describe("a real local server: logs and metrics", () => {
+  let dir: string;
+  let server: HubServer | undefined;
+  const METRICS_TOKEN = `metrics-${crypto.randomUUID()}`;
+
+  beforeAll(async () => {
+    dir = await tempStateDir("fhircast-ops");
+    server = await HubServer.start({ persistTo: dir, vars: { METRICS_TOKEN, LOG_LEVEL: "info" } });
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    if (dir) await removeDir(dir);
+  });
+
+  it("logs a topic hash and a latency, never the topic, the token, the endpoint secret or patient data", async () => {
+    const hub = server!;
+    const topic = uniqueTopic("secret-topic");
+    const patientId = `pat-${crypto.randomUUID()}`;
+    const mrn = `MRN-${crypto.randomUUID().slice(0, 8)}`;
+    const family = `Family${crypto.randomUUID().slice(0, 6)}`;
+    const token = await devToken(hub.origin, topic);
+    expect(token).toBeTruthy();
+
+    const endpoint = await subscribe(hub.hubUrl, topic, "Patient-open,Patient-close", { token });
+    const secret = endpoint.split("/").pop()!;
+    const ws = await WsClient.connect(endpoint);
+    await ws.waitFrames(1);
+    const resource = { resourceType: "Patient", id: patientId, identifier: [{ system: "urn:oid:1.2.3", value: mrn }], name: [{ family }] };
+    const open = event(topic, "Patient-open", [{ key: "patient", resource }]);
+    const pub = await publish(hub.hubUrl, open, { token });
+    expect(pub.status, await pub.clone().text()).toBe(202);
+    ws.ack((await ws.waitFrames(2))[1].id);
+    expect((await currentContext(`${hub.hubUrl}`, topic, { token }))["context.type"]).toBe("Patient");
+    // A refused publish (bad token) and a close, for the failure paths' log lines.
+    expect((await publish(hub.hubUrl, open, { token: `${token}x` })).status).toBe(401);
+    const close = event(topic, "Patient-close", [{ key: "patient", resource }]);
+    expect((await publish(hub.hubUrl, close, { token })).status).toBe(202);
+    await ws.waitFrames(3);
+    ws.close();
+    await ws.waitClose();
+
+    // Logs are written asynchronously by workerd through wrangler: wait for the last one.
+    const hash = createHash("sha256").update(topic).digest("hex").slice(0, 12);
+    const deadline = Date.now() + 10_000;
+    while (!hub.output.includes('"msg":"disconnect"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+
+    // wrangler dev prints its own access log (`[wrangler:info] GET /api/hub/<topic> 200 OK`): that is
+    // the local dev tool, not the hub (the edge has invocation logs off; workerd prints none).
+    const hubOutput = hub.output
+      .split("\n")
+      .filter((l) => !/\[wrangler:(info|debug)\]\s+(GET|POST|OPTIONS|PUT|DELETE)\s/.test(l))
+      .join("\n");
+    const lines = hubOutput
+      .split("\n")
+      .map((l) => l.slice(l.indexOf("{")))
+      .flatMap((l) => {
+        try {
+          const v = JSON.parse(l) as unknown;
+          return typeof v === "object" && v !== null && "msg" in v ? [v as Record<string, unknown>] : [];
+        } catch {
+          return [];
+        }
+      });
+    const requests = lines.filter((l) => l.msg === "request" && l.topic === hash);
+    expect(requests.length, hubOutput.slice(-3000)).toBeGreaterThanOrEqual(4);
+    const published = requests.find((l) => l.event === "Patient-open" && l.status === 202);
+    expect(published).toMatchObject({ method: "POST", route: "/api/hub", ms: expect.any(Number) });
+    // Refused before the body is read: no topic known, still a line with its outcome.
+    expect(lines.some((l) => l.msg === "request" && l.status === 401 && l.route === "/api/hub")).toBe(true);
+    expect(lines.some((l) => l.msg === "publish")).toBe(true);
+
+    for (const [what, value] of Object.entries({ topic, token: token!, secret, patientId, mrn, family, signature: token!.split(".")[2]! })) {
+      expect(hubOutput.includes(value), `the ${what} appears in the logs`).toBe(false);
+    }
+  });
+
+  it("GET /metrics: 401 without its bearer secret, Prometheus text with it", async () => {
+    const hub = server!;
+    const none = await http(`${hub.origin}/metrics`);
+    expect(none.status).toBe(401);
+    expect(none.headers.get("www-authenticate") ?? "").toMatch(/^Bearer/);
+    expect((await http(`${hub.origin}/metrics`, { headers: { Authorization: "Bearer wrong" } })).status).toBe(401);
+    const res = await http(`${hub.origin}/metrics`, { headers: { Authorization: `Bearer ${METRICS_TOKEN}` } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type") ?? "").toMatch(/^text\/plain/);
+    const text = await res.text();
+    expect(text).toMatch(/^# TYPE fhircast_events_accepted_total counter$/m);
+    expect(text).toMatch(/^fhircast_events_accepted_total\{event="Patient-open"\} [1-9]/m);
+    expect(text).toMatch(/^fhircast_deliveries_total [1-9]/m);
+    expect(text).toMatch(/^fhircast_publish_latency_ms_count [1-9]/m);
+    expect(text).toMatch(/^fhircast_subscribers \d+$/m);
+  });
+});

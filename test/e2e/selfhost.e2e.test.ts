@@ -1,0 +1,220 @@
+// Self-hosting (docs/operations.md "Self-hosting"): `npm run build:selfhost` output served by the
+// workerd binary from npm, Durable Objects in SQLite files on local disk. A subscribe/publish/replay
+// round trip, then restarts (SIGTERM and SIGKILL) on the same storage directory keep every topic's
+// state and the development issuer's key. The build runs with AUTH_MODE=dev here, from the process
+// environment as a systemd EnvironmentFile would set it (production self-hosting uses smart).
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  currentContext,
+  devToken,
+  event,
+  freePort,
+  http,
+  patient,
+  publish,
+  removeDir,
+  ROOT,
+  subscribe,
+  tempStateDir,
+  uniqueTopic,
+  WsClient,
+} from "../helpers/server";
+
+const WORKERD = join(ROOT, "node_modules", ".bin", "workerd");
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** One `workerd serve config.capnp` in its own process group. */
+class Workerd {
+  output = "";
+  private exited: Promise<void>;
+  private constructor(readonly child: ChildProcess, readonly port: number) {
+    this.exited = new Promise((res) => child.once("exit", () => res()));
+    child.stdout?.on("data", (d: Buffer) => (this.output += d.toString("utf8")));
+    child.stderr?.on("data", (d: Buffer) => (this.output += d.toString("utf8")));
+  }
+  get origin(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+  get hubUrl(): string {
+    return `${this.origin}/api/hub`;
+  }
+
+  static async start(config: string, storage: string, port: number, settings: Record<string, string>): Promise<Workerd> {
+    const env: Record<string, string> = {};
+    // Only what the test sets: no hub setting leaks in from the environment running the tests.
+    for (const k of ["PATH", "HOME", "TMPDIR", "LANG"]) if (process.env[k] !== undefined) env[k] = process.env[k]!;
+    const child = spawn(WORKERD, ["serve", config, "--directory-path", `do-storage=${storage}`, "--socket-addr", `http=127.0.0.1:${port}`], {
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...env, ...settings },
+    });
+    const w = new Workerd(child, port);
+    running.add(w);
+    const deadline = Date.now() + 30_000;
+    let last = "";
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) break;
+      try {
+        const res = await fetch(`${w.origin}/health`, { signal: AbortSignal.timeout(2000) });
+        if (res.status === 200) return w;
+        last = String(res.status);
+      } catch (e) {
+        last = (e as Error).message;
+      }
+      await sleep(100);
+    }
+    await w.stop("SIGKILL");
+    throw new Error(`workerd did not answer /health (${last})\n${w.output.slice(-3000)}`);
+  }
+
+  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    try {
+      process.kill(-this.child.pid!, signal);
+    } catch {
+      // already gone
+    }
+    const t = setTimeout(() => {
+      try {
+        process.kill(-this.child.pid!, "SIGKILL");
+      } catch {
+        // gone
+      }
+    }, 5000);
+    await this.exited;
+    clearTimeout(t);
+    running.delete(this);
+  }
+}
+const running = new Set<Workerd>();
+process.once("exit", () => {
+  for (const w of running) {
+    try {
+      process.kill(-w.child.pid!, "SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+});
+
+let build: string;
+let storage: string;
+let hub: Workerd | undefined;
+let port: number;
+const clients: WsClient[] = [];
+const METRICS_TOKEN = `metrics-${crypto.randomUUID()}`;
+const SETTINGS = { AUTH_MODE: "dev", LOG_LEVEL: "info" };
+
+async function connect(endpoint: string): Promise<WsClient> {
+  const c = await WsClient.connect(endpoint);
+  clients.push(c);
+  return c;
+}
+
+beforeAll(async () => {
+  build = await tempStateDir("fhircast-selfhost-build");
+  storage = await tempStateDir("fhircast-selfhost-data");
+  const built = spawnSync(process.execPath, [join(ROOT, "src", "selfhost", "build.mjs"), build], {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { ...process.env, PATH: [dirname(process.execPath), process.env.PATH ?? ""].join(":") },
+    timeout: 120_000,
+  });
+  if (built.status !== 0) throw new Error(`build:selfhost failed (${built.status})\n${built.stdout}\n${built.stderr}`);
+  port = await freePort();
+  hub = await Workerd.start(join(build, "config.capnp"), storage, port, SETTINGS);
+}, 150_000);
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await hub?.stop();
+  if (build) await removeDir(build);
+  if (storage) await removeDir(storage);
+});
+
+describe("self-hosted on workerd (npm run build:selfhost)", () => {
+  it("builds a bundle and a workerd config with SQLite Durable Objects on local disk and no secrets", () => {
+    const capnp = readFileSync(join(build, "config.capnp"), "utf8");
+    expect(capnp).toContain('esModule = embed "worker.js"');
+    expect(capnp).toContain('durableObjectStorage = (localDisk = "do-storage")');
+    expect(capnp).toMatch(/className = "Topic", uniqueKey = "fhircast-hub-Topic", enableSql = true/);
+    expect(capnp).toContain('(name = "AUTH_MODE", fromEnvironment = "AUTH_MODE")');
+    expect(capnp).toContain('(name = "METRICS_TOKEN", fromEnvironment = "METRICS_TOKEN")');
+    expect(capnp).not.toMatch(/AUTH_MODE", text/); // never baked in
+  });
+
+  it("GET /metrics does not exist without METRICS_TOKEN", async () => {
+    expect((await http(`${hub!.origin}/metrics`)).status).toBe(404);
+  });
+
+  it("subscribe, publish, replay; SIGTERM and SIGKILL restarts keep the state", async () => {
+    const topic = uniqueTopic("selfhost");
+    const token = await devToken(hub!.origin, topic);
+    expect(token, "AUTH_MODE=dev from the environment: the development issuer answers").toBeTruthy();
+    const endpoint = await subscribe(hub!.hubUrl, topic, "Patient-open,Patient-close", { token });
+    expect(endpoint.startsWith(`ws://127.0.0.1:${port}/ws/`)).toBe(true);
+    const ws = await connect(endpoint);
+    expect((await ws.waitFrames(1))[0]).toMatchObject({ "hub.mode": "subscribe", "hub.topic": topic });
+    const open = event(topic, "Patient-open", [{ key: "patient", resource: patient("sh-1") }]);
+    const pub = await publish(hub!.hubUrl, open, { token });
+    expect(pub.status, await pub.clone().text()).toBe(202);
+    const delivered = (await ws.waitFrames(2))[1];
+    expect(delivered.id).toBe(open.id);
+    ws.ack(open.id);
+    const before = await currentContext(hub!.hubUrl, topic, { token });
+    expect(before["context.type"]).toBe("Patient");
+
+    // Storage is on disk: one SQLite file per object.
+    expect(readdirSync(join(storage, "fhircast-hub-Topic")).some((f) => f.endsWith(".sqlite") && f !== "metadata.sqlite")).toBe(true);
+
+    // 1. Graceful stop, restart on the same port and directory, now with a metrics secret.
+    await hub!.stop("SIGTERM");
+    hub = undefined;
+    await ws.waitClose(15_000);
+    hub = await Workerd.start(join(build, "config.capnp"), storage, port, { ...SETTINGS, METRICS_TOKEN });
+    expect(await currentContext(hub.hubUrl, topic, { token })).toEqual(before); // same token: the issuer key persisted
+
+    const endpoint2 = await subscribe(hub.hubUrl, topic, "Patient-open,Patient-close", { token });
+    const ws2 = await connect(endpoint2);
+    const [confirmation, replay] = await ws2.waitFrames(2);
+    expect(confirmation).toMatchObject({ "hub.mode": "subscribe", "hub.topic": topic });
+    expect(replay.id).toBe(open.id);
+    expect(replay.event.context).toEqual(open.event.context);
+    expect(replay.event["context.versionId"]).toBe(before["context.versionId"]);
+    const stale = await connect(endpoint);
+    expect((await stale.waitFrames(1))[0]["hub.mode"]).toBe("denied");
+
+    // 2. Crash right after a 202: the acknowledged publish is on disk.
+    const open2 = event(topic, "Patient-open", [{ key: "patient", resource: patient("sh-2") }]);
+    expect((await publish(hub.hubUrl, open2, { token })).status).toBe(202);
+    await hub.stop("SIGKILL");
+    hub = undefined;
+    await ws2.waitClose(15_000);
+    hub = await Workerd.start(join(build, "config.capnp"), storage, port, { ...SETTINGS, METRICS_TOKEN });
+    const after = await currentContext(hub.hubUrl, topic, { token });
+    expect(after.context).toEqual(expect.arrayContaining(open2.event.context));
+    const ws3 = await connect(await subscribe(hub.hubUrl, topic, "Patient-open,Patient-close", { token }));
+    expect((await ws3.waitFrames(2))[1].id).toBe(open2.id);
+    const close = event(topic, "Patient-close", [{ key: "patient", resource: patient("sh-2") }]);
+    expect((await publish(hub.hubUrl, close, { token })).status).toBe(202);
+    expect((await ws3.waitFrames(3))[2].id).toBe(close.id);
+    ws3.close();
+
+    // Metrics of this process (since the last start), behind the bearer secret.
+    expect((await http(`${hub.origin}/metrics`)).status).toBe(401);
+    const metrics = await (await http(`${hub.origin}/metrics`, { headers: { Authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+    expect(metrics).toMatch(/^fhircast_events_accepted_total\{event="Patient-close"\} 1$/m);
+    expect(metrics).toMatch(/^fhircast_subscriptions_total\{action="subscribe"\} 1$/m);
+
+    // workerd prints only the hub's own JSON lines: none names the topic, token, secret or patient.
+    await sleep(200);
+    const hash = createHash("sha256").update(topic).digest("hex").slice(0, 12);
+    expect(hub.output).toContain(`"topic":"${hash}"`);
+    for (const secret of [topic, token!, endpoint.split("/").pop()!, endpoint2.split("/").pop()!, "sh-2", METRICS_TOKEN]) {
+      expect(hub.output.includes(secret), `${secret} in the logs`).toBe(false);
+    }
+  }, 120_000);
+});
