@@ -35,7 +35,7 @@ import { applyUpdate } from "./topic/content";
 import { ackOutcome, type SyncFailure, syncError } from "./topic/sync";
 import { impliedOpens } from "./topic/derive";
 import { Ack } from "./protocol/wire";
-import { log } from "./log";
+import { log, topicHash } from "./log";
 import { count, socketClosed, socketOpened } from "./metrics";
 
 /** Largest frame a subscriber may send; acknowledgements are tiny. The socket is closed (1009) above it. */
@@ -56,6 +56,8 @@ export class Topic extends DurableObject<Env> {
   private readonly catalog: EventCatalog;
   /** Whether this object has storage yet; reads on unknown topics must not create any. */
   private ready: boolean;
+  /** The topic's hash for logs, once the object has storage. */
+  private tag: string | undefined;
   /** The alarm time this instance last set; undefined when unknown (fresh instance, alarm just ran). */
   private alarmAt: number | undefined;
 
@@ -69,6 +71,7 @@ export class Topic extends DurableObject<Env> {
     this.ready = hasSchema(ctx.storage.sql);
     if (this.ready) {
       migrate(ctx.storage);
+      this.tag = this.store.getMeta("topic_hash");
       this.reconcileSockets();
     }
   }
@@ -82,14 +85,22 @@ export class Topic extends DurableObject<Env> {
     const dead = this.store.connectedSubscriptionIds().filter((id) => !live.has(id));
     if (dead.length === 0) return;
     this.ctx.storage.transactionSync(() => dead.forEach((id) => this.store.deleteSubscription(id)));
-    log("subscriptions.reaped", { count: dead.length });
+    this.log("subscriptions.reaped", { count: dead.length });
   }
 
-  private ensureSchema(topic: string): void {
+  /** Logs with the topic's hash (never the topic: docs/operations.md "Observability"). */
+  private log(msg: string, fields: Parameters<typeof log>[1], severity?: "info" | "warn"): void {
+    log(msg, { topic: this.tag, ...fields }, severity);
+  }
+
+  /** Creates the schema on the first write; `tag` is the topic's hash for logs (computed by the caller). */
+  private ensureSchema(topic: string, tag: string): void {
     if (this.ready) return;
     migrate(this.ctx.storage);
     const now = Date.now();
     this.store.setMeta("topic", topic);
+    this.store.setMeta("topic_hash", tag);
+    this.tag = tag;
     this.store.setMeta("last_activity", String(now));
     this.store.setDeadline("idle", "", now + this.config.topicIdleSeconds * 1000);
     this.ready = true;
@@ -131,12 +142,14 @@ export class Topic extends DurableObject<Env> {
       if (notOwner) return notOwner;
       return this.resubscribe(row, req, now);
     }
+    const secret = newSecret();
+    const hash = await hashSecret(secret);
+    const tag = this.tag ?? (await topicHash(req.topic));
+    // Checked after the awaits, so that concurrent subscribes cannot pass the cap together.
     if (this.ready && this.store.subscriptionCount() >= this.config.maxSubscriptionsPerTopic) {
       return fail(403, "too-costly", `this topic already has ${this.config.maxSubscriptionsPerTopic} subscriptions (MAX_SUBSCRIPTIONS_PER_TOPIC)`);
     }
-    const secret = newSecret();
-    const hash = await hashSecret(secret);
-    this.ensureSchema(req.topic);
+    this.ensureSchema(req.topic, tag);
     const id = crypto.randomUUID();
     this.ctx.storage.transactionSync(() => {
       this.store.insertSubscription({
@@ -154,7 +167,7 @@ export class Topic extends DurableObject<Env> {
       this.touch(now);
     });
     this.scheduleAlarm();
-    log("subscribe", { sub: id, events: req.events.length });
+    this.log("subscribe", { sub: id, events: req.events.length });
     count("fhircast_subscriptions_total", { action: "subscribe" });
     this.sockets.toInspectors(subscribersChanged);
     return ok({ endpoint: endpointUrl(req.origin, this.ctx.id.toString(), secret) });
@@ -177,7 +190,7 @@ export class Topic extends DurableObject<Env> {
       sendFrame(ws, JSON.stringify(this.confirmation(req.events, req.leaseSeconds)));
       this.replay(ws, row.id, new Set(req.events), new Set(req.events.filter((e) => !before.has(e))));
     }
-    log("resubscribe", { sub: row.id, events: req.events.length });
+    this.log("resubscribe", { sub: row.id, events: req.events.length });
     return ok({ endpoint: req.endpoint! });
   }
 
@@ -190,7 +203,7 @@ export class Topic extends DurableObject<Env> {
     const notOwner = ownership(row, clientId);
     if (notOwner) return notOwner;
     this.endSubscription(row, "unsubscribed");
-    log("unsubscribe", { sub: row.id });
+    this.log("unsubscribe", { sub: row.id });
     count("fhircast_subscriptions_total", { action: "unsubscribe" });
     return ok({ endpoint });
   }
@@ -256,7 +269,7 @@ export class Topic extends DurableObject<Env> {
       if (!row) denial["hub.topic"] = "";
       sendFrame(server, JSON.stringify(denial));
       closeSocket(server, CLOSE.policy, refusal!);
-      log("connect.denied", { reason: refusal });
+      this.log("connect.denied", { reason: refusal });
       return new Response(null, { status: 101, webSocket: client });
     }
 
@@ -276,7 +289,7 @@ export class Topic extends DurableObject<Env> {
     this.sockets.toInspectors(subscribersChanged);
     sendFrame(server, JSON.stringify(this.confirmation(events, row.lease_seconds)));
     this.replay(server, row.id, new Set(events), new Set(events));
-    log("connect", { sub: row.id });
+    this.log("connect", { sub: row.id });
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -317,7 +330,8 @@ export class Topic extends DurableObject<Env> {
    * sends it to every subscriber of that event (the requester included, when subscribed).
    */
   async publish(req: PublishRequest): Promise<Result<{ seq: number }>> {
-    this.ensureSchema(req.notification.event["hub.topic"]);
+    const topic = req.notification.event["hub.topic"];
+    if (!this.ready) this.ensureSchema(topic, await topicHash(topic));
     const now = Date.now();
     // A resent event (same id) is how a subscriber restores sync (§2.6, §3.2.1): accept it again, but
     // not sooner than RESEND_MIN_SECONDS after the last time, so that resends cannot loop.
@@ -344,14 +358,14 @@ export class Topic extends DurableObject<Env> {
           this.store.upsertContext(req.anchor!, req.anchorType!, req.notification, versionId, seq);
           this.store.setCurrentAnchor(req.anchor);
           const dropped = this.store.trimContexts(MAX_OPEN_CONTEXTS);
-          if (dropped.length > 0) log("contexts.trimmed", { count: dropped.length }, "warn");
+          if (dropped.length > 0) this.log("contexts.trimmed", { count: dropped.length }, "warn");
           return ok(seq);
         }
         case "close": {
           const wasOpen = this.store.deleteContext(req.anchor!);
           if (this.store.currentAnchor() === req.anchor) this.store.setCurrentAnchor(undefined);
           // A close of something not open is broadcast anyway (idempotent for subscribers), and logged.
-          if (!wasOpen) log("close.not-open", { event: req.eventName }, "warn");
+          if (!wasOpen) this.log("close.not-open", { event: req.eventName }, "warn");
           return ok(append());
         }
         case "home": {
@@ -369,7 +383,7 @@ export class Topic extends DurableObject<Env> {
       }
     });
     if (!applied.ok) {
-      log("publish.rejected", { event: req.eventName, status: applied.status });
+      this.log("publish.rejected", { event: req.eventName, status: applied.status });
       count("fhircast_events_rejected_total", { status: String(applied.status) });
       return applied;
     }
@@ -384,7 +398,7 @@ export class Topic extends DurableObject<Env> {
     for (const sub of stalled) {
       this.outOfSync(sub, { eventId: out.id, eventName: req.eventName }, { kind: "stalled", pending: MAX_PENDING_ACKS + 1 }, true);
     }
-    log("publish", { event: req.eventName, seq, delivered: sent });
+    this.log("publish", { event: req.eventName, seq, delivered: sent });
     count("fhircast_events_accepted_total", { event: req.eventName });
     count("fhircast_deliveries_total", {}, sent);
     return ok({ seq });
@@ -407,7 +421,7 @@ export class Topic extends DurableObject<Env> {
     const { sent } = this.sockets.broadcast("SyncError", JSON.stringify(event), { exclude: sub });
     this.sockets.noteSyncError(sub, failure.kind, event.timestamp);
     this.sockets.toInspectors(() => inspectorEvent(seq, now, event));
-    log("syncerror", { sub, reason: failure.kind, delivered: sent }, "warn");
+    this.log("syncerror", { sub, reason: failure.kind, delivered: sent }, "warn");
     count("fhircast_syncerrors_total", { reason: failure.kind });
     count("fhircast_events_accepted_total", { event: "SyncError" });
     count("fhircast_deliveries_total", {}, sent);
@@ -484,7 +498,7 @@ export class Topic extends DurableObject<Env> {
       this.sockets.forget(row.id);
       socketClosed();
       this.sockets.toInspectors(subscribersChanged);
-      log("frame.refused", { sub: row.id }, "warn");
+      this.log("frame.refused", { sub: row.id }, "warn");
     }
     closeSocket(ws, 1009, `frames over ${MAX_FRAME_BYTES} bytes are refused`);
   }
@@ -564,7 +578,7 @@ export class Topic extends DurableObject<Env> {
       });
       this.scheduleAlarm();
       this.sockets.toInspectors(subscribersChanged);
-      log("disconnect", { sub: att.sub, code });
+      this.log("disconnect", { sub: att.sub, code });
     }
     // Reciprocate the close; 1005/1006/1015 must not be sent in a close frame.
     if (code !== 1005 && code !== 1006 && code !== 1015) closeSocket(ws, code, "");
@@ -582,14 +596,14 @@ export class Topic extends DurableObject<Env> {
         const row = this.store.subscription(d.ref);
         if (row && row.connected_at === null) {
           this.store.deleteSubscription(d.ref);
-          log("endpoint.expired", { sub: d.ref });
+          this.log("endpoint.expired", { sub: d.ref });
         }
         this.store.deleteDeadline("connect", d.ref);
       } else if (d.kind === "lease") {
         const row = this.store.subscription(d.ref);
         if (row && row.expires_at !== null && row.expires_at <= now) {
           this.endSubscription(row, "subscription expired");
-          log("lease.expired", { sub: d.ref });
+          this.log("lease.expired", { sub: d.ref });
         } else if (!row) {
           this.store.deleteDeadline("lease", d.ref);
         }
@@ -638,7 +652,7 @@ export class Topic extends DurableObject<Env> {
       void this.ctx.storage.deleteAll();
       this.ready = false;
       this.alarmAt = undefined;
-      log("topic.deleted", {});
+      this.log("topic.deleted", {});
       return true;
     }
     // Subscribed: look again a full idle period from now; otherwise when the quiet period ends.
