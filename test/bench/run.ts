@@ -7,7 +7,8 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import WebSocket from "ws";
-import { devToken, HubServer, removeDir, ROOT, tempStateDir } from "../helpers/server.ts";
+import { spawnSync } from "node:child_process";
+import { devToken, freePort, HubServer, removeDir, ROOT, tempStateDir, WorkerdServer } from "../helpers/server.ts";
 import { latencyPlot } from "./plot.ts";
 
 const args = process.argv.slice(2);
@@ -131,9 +132,17 @@ function patientOpen(topic: string, i: number) {
   };
 }
 
+/** What the figures need of a running server: wrangler dev (HubServer) or plain workerd. */
+interface Server {
+  origin: string;
+  hubUrl: string;
+  port: number;
+  workerdRss(): Promise<number>;
+}
+
 interface Target {
   name: "hub" | "baseline";
-  server: HubServer;
+  server: Server;
   /** Prepares a topic (tokens) and returns a publisher for it. */
   topic(topic: string): Promise<{ publish(body: unknown): Promise<number>; subscribe(deflate: boolean, onEvent: (id: string) => void): Promise<Sub> }>;
 }
@@ -145,7 +154,7 @@ async function pool<T>(items: T[], width: number, fn: (item: T) => Promise<void>
   }));
 }
 
-function hubTarget(server: HubServer): Target {
+function hubTarget(server: Server): Target {
   return {
     name: "hub",
     server,
@@ -176,7 +185,7 @@ function hubTarget(server: HubServer): Target {
   };
 }
 
-function baselineTarget(server: HubServer): Target {
+function baselineTarget(server: Server): Target {
   return {
     name: "baseline",
     server,
@@ -331,8 +340,8 @@ interface MemoryFigure {
 }
 
 /** Figure 4: RSS delta of the server process per idle subscriber (with and without deflate offered). */
-async function memorySubscribers(targets: Target[], count: number, deflate: boolean): Promise<MemoryFigure> {
-  const figure: MemoryFigure = { label: `per idle subscriber (${count}, client ${deflate ? "offers" : "does not offer"} permessage-deflate)`, bytesPer: {} };
+async function memorySubscribers(targets: Target[], count: number, deflate: boolean, runtime: string): Promise<MemoryFigure> {
+  const figure: MemoryFigure = { label: `${runtime}: per idle subscriber (${count}, client ${deflate ? "offers" : "does not offer"} permessage-deflate)`, bytesPer: {} };
   for (const t of targets) {
     await sleep(1000);
     const before = await t.server.workerdRss();
@@ -350,8 +359,8 @@ async function memorySubscribers(targets: Target[], count: number, deflate: bool
 }
 
 /** Figure 4: RSS delta per topic that holds a context (one event each, no subscribers). */
-async function memoryTopics(targets: Target[], count: number): Promise<MemoryFigure> {
-  const figure: MemoryFigure = { label: `per topic (${count} topics holding one event)`, bytesPer: {} };
+async function memoryTopics(targets: Target[], count: number, runtime: string): Promise<MemoryFigure> {
+  const figure: MemoryFigure = { label: `${runtime}: per topic (${count} topics holding one event)`, bytesPer: {} };
   for (const t of targets) {
     await sleep(1000);
     const before = await t.server.workerdRss();
@@ -366,6 +375,34 @@ async function memoryTopics(targets: Target[], count: number): Promise<MemoryFig
     figure.bytesPer[t.name] = (after - before) / count;
   }
   return figure;
+}
+
+async function memoryFigures(targets: Target[], runtime: string): Promise<MemoryFigure[]> {
+  const out: MemoryFigure[] = [];
+  for (const deflate of [false, true]) out.push(await memorySubscribers(targets, CONFIG.idleSubs, deflate, runtime));
+  out.push(await memoryTopics(targets, CONFIG.idleTopics, runtime));
+  for (const f of out) console.log(`memory ${f.label}: hub ${kb(f.bytesPer.hub)} KB | baseline ${kb(f.bytesPer.baseline)} KB`);
+  return out;
+}
+
+/** Builds the hub and the baseline with `npm run build:selfhost`'s script and runs `fn` against them on workerd. */
+async function onPlainWorkerd<T>(fn: (targets: Target[]) => Promise<T>): Promise<T> {
+  const dirs = await Promise.all(["bench-hub-build", "bench-base-build", "bench-hub-store", "bench-base-store"].map((l) => tempStateDir(l)));
+  const [hubBuild, baseBuild, hubStore, baseStore] = dirs as [string, string, string, string];
+  const build = (out: string, config?: string) => {
+    const r = spawnSync(process.execPath, [join(ROOT, "src", "selfhost", "build.mjs"), out, ...(config ? [config] : [])], { cwd: ROOT, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`self-host build failed: ${r.stderr}`);
+  };
+  build(hubBuild);
+  build(baseBuild, join(ROOT, "test", "bench", "baseline", "wrangler.toml"));
+  const hub = await WorkerdServer.start(join(hubBuild, "config.capnp"), hubStore, await freePort(), { AUTH_MODE: "dev", LOG_LEVEL: "silent" });
+  const base = await WorkerdServer.start(join(baseBuild, "config.capnp"), baseStore, await freePort(), {});
+  try {
+    return await fn([hubTarget(hub), baselineTarget(base)]);
+  } finally {
+    await Promise.all([hub.stop(), base.stop()]);
+    await Promise.all(dirs.map((d) => removeDir(d)));
+  }
 }
 
 // ---- report -------------------------------------------------------------------------------------------------
@@ -439,18 +476,14 @@ async function main(): Promise<void> {
       results.throughput.push(f);
       console.log(`throughput ${f.label}: hub ${f.eventsPerSecond.hub!.toFixed(0)}/s | baseline ${f.eventsPerSecond.baseline!.toFixed(0)}/s`);
     }
-    for (const deflate of [false, true]) {
-      const f = await memorySubscribers(targets, CONFIG.idleSubs, deflate);
-      results.memory.push(f);
-      console.log(`memory ${f.label}: hub ${kb(f.bytesPer.hub)} KB | baseline ${kb(f.bytesPer.baseline)} KB`);
-    }
-    const mt = await memoryTopics(targets, CONFIG.idleTopics);
-    results.memory.push(mt);
-    console.log(`memory ${mt.label}: hub ${kb(mt.bytesPer.hub)} KB | baseline ${kb(mt.bytesPer.baseline)} KB`);
+    results.memory.push(...(await memoryFigures(targets, "wrangler dev")));
   } finally {
     await Promise.all([hubServer.stop(), baseServer.stop()]);
     await Promise.all([removeDir(hubState), removeDir(baseState)]);
   }
+  // The same memory figures on plain workerd (the self-host build of each): without wrangler dev's
+  // proxy in front, what the runtime itself spends per socket and per object.
+  results.memory.push(...(await onPlainWorkerd((t) => memoryFigures(t, "plain workerd"))));
   const md = markdown(results);
   console.log(`\n${md}`);
   await mkdir(join(OUT, "results"), { recursive: true });

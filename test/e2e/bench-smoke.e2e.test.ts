@@ -44,7 +44,7 @@ describe("benchmark smoke run", () => {
           expect(f.loss[t]).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0 });
         }
       }
-      expect(results.memory).toHaveLength(3);
+      expect(results.memory).toHaveLength(6);
       expect(await readFile(join(out, "results", "latest.md"), "utf8")).toContain("Publish → delivered to all N subscribers");
       expect(await readFile(join(out, "latency.svg"), "utf8")).toContain("<svg");
     } finally {

@@ -3,7 +3,7 @@
 // round trip, then restarts (SIGTERM and SIGKILL) on the same storage directory keep every topic's
 // state and the development issuer's key. The build runs with AUTH_MODE=dev here, from the process
 // environment as a systemd EnvironmentFile would set it (production self-hosting uses smart).
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -21,88 +21,15 @@ import {
   subscribe,
   tempStateDir,
   uniqueTopic,
+  WorkerdServer,
   WsClient,
 } from "../helpers/server";
 
-const WORKERD = join(ROOT, "node_modules", ".bin", "workerd");
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** One `workerd serve config.capnp` in its own process group. */
-class Workerd {
-  output = "";
-  private exited: Promise<void>;
-  private constructor(readonly child: ChildProcess, readonly port: number) {
-    this.exited = new Promise((res) => child.once("exit", () => res()));
-    child.stdout?.on("data", (d: Buffer) => (this.output += d.toString("utf8")));
-    child.stderr?.on("data", (d: Buffer) => (this.output += d.toString("utf8")));
-  }
-  get origin(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
-  get hubUrl(): string {
-    return `${this.origin}/api/hub`;
-  }
-
-  static async start(config: string, storage: string, port: number, settings: Record<string, string>): Promise<Workerd> {
-    const env: Record<string, string> = {};
-    // Only what the test sets: no hub setting leaks in from the environment running the tests.
-    for (const k of ["PATH", "HOME", "TMPDIR", "LANG"]) if (process.env[k] !== undefined) env[k] = process.env[k]!;
-    const child = spawn(WORKERD, ["serve", config, "--directory-path", `do-storage=${storage}`, "--socket-addr", `http=127.0.0.1:${port}`], {
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...env, ...settings },
-    });
-    const w = new Workerd(child, port);
-    running.add(w);
-    const deadline = Date.now() + 30_000;
-    let last = "";
-    while (Date.now() < deadline) {
-      if (child.exitCode !== null) break;
-      try {
-        const res = await fetch(`${w.origin}/health`, { signal: AbortSignal.timeout(2000) });
-        if (res.status === 200) return w;
-        last = String(res.status);
-      } catch (e) {
-        last = (e as Error).message;
-      }
-      await sleep(100);
-    }
-    await w.stop("SIGKILL");
-    throw new Error(`workerd did not answer /health (${last})\n${w.output.slice(-3000)}`);
-  }
-
-  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
-    try {
-      process.kill(-this.child.pid!, signal);
-    } catch {
-      // already gone
-    }
-    const t = setTimeout(() => {
-      try {
-        process.kill(-this.child.pid!, "SIGKILL");
-      } catch {
-        // gone
-      }
-    }, 5000);
-    await this.exited;
-    clearTimeout(t);
-    running.delete(this);
-  }
-}
-const running = new Set<Workerd>();
-process.once("exit", () => {
-  for (const w of running) {
-    try {
-      process.kill(-w.child.pid!, "SIGKILL");
-    } catch {
-      // gone
-    }
-  }
-});
 
 let build: string;
 let storage: string;
-let hub: Workerd | undefined;
+let hub: WorkerdServer | undefined;
 let port: number;
 const clients: WsClient[] = [];
 const METRICS_TOKEN = `metrics-${crypto.randomUUID()}`;
@@ -125,7 +52,7 @@ beforeAll(async () => {
   });
   if (built.status !== 0) throw new Error(`build:selfhost failed (${built.status})\n${built.stdout}\n${built.stderr}`);
   port = await freePort();
-  hub = await Workerd.start(join(build, "config.capnp"), storage, port, SETTINGS);
+  hub = await WorkerdServer.start(join(build, "config.capnp"), storage, port, SETTINGS);
 }, 150_000);
 
 afterAll(async () => {
@@ -174,7 +101,7 @@ describe("self-hosted on workerd (npm run build:selfhost)", () => {
     await hub!.stop("SIGTERM");
     hub = undefined;
     await ws.waitClose(15_000);
-    hub = await Workerd.start(join(build, "config.capnp"), storage, port, { ...SETTINGS, METRICS_TOKEN });
+    hub = await WorkerdServer.start(join(build, "config.capnp"), storage, port, { ...SETTINGS, METRICS_TOKEN });
     expect(await currentContext(hub.hubUrl, topic, { token })).toEqual(before); // same token: the issuer key persisted
 
     const endpoint2 = await subscribe(hub.hubUrl, topic, "Patient-open,Patient-close", { token });
@@ -193,7 +120,7 @@ describe("self-hosted on workerd (npm run build:selfhost)", () => {
     await hub.stop("SIGKILL");
     hub = undefined;
     await ws2.waitClose(15_000);
-    hub = await Workerd.start(join(build, "config.capnp"), storage, port, { ...SETTINGS, METRICS_TOKEN });
+    hub = await WorkerdServer.start(join(build, "config.capnp"), storage, port, { ...SETTINGS, METRICS_TOKEN });
     const after = await currentContext(hub.hubUrl, topic, { token });
     expect(after.context).toEqual(expect.arrayContaining(open2.event.context));
     const ws3 = await connect(await subscribe(hub.hubUrl, topic, "Patient-open,Patient-close", { token }));
