@@ -34,7 +34,7 @@ import { type SubscriptionRow, TopicStore } from "./topic/store";
 import { applyUpdate } from "./topic/content";
 import { ackOutcome, type SyncFailure, syncError } from "./topic/sync";
 import { impliedOpens } from "./topic/derive";
-import { Ack } from "./protocol/wire";
+import type { Ack } from "./protocol/wire";
 import { log, topicHash } from "./log";
 import { count, socketClosed, socketOpened } from "./metrics";
 
@@ -43,6 +43,9 @@ export const MAX_FRAME_BYTES = 16_384;
 
 /** The path the Worker forwards the inspector's live socket to. */
 export const INSPECTOR_PATH = "/inspect/live";
+
+/** How many recent event ids the object remembers in memory for acknowledgements. */
+const RECENT_EVENTS = 2048;
 
 /** Most open contexts a topic keeps (multi-tab); the least recently opened is dropped beyond it. */
 export const MAX_OPEN_CONTEXTS = 100;
@@ -389,6 +392,7 @@ export class Topic extends DurableObject<Env> {
     }
     this.scheduleAlarm();
     const seq = applied.value;
+    this.noteRecent(out.id, seq, req.eventName);
     const anchor = anchorChange(req);
     const { sent, stalled } = this.sockets.broadcast(req.eventName, JSON.stringify(out), { track: tracked ? seq : undefined, anchor });
     if (req.role === "open") {
@@ -405,6 +409,18 @@ export class Topic extends DurableObject<Env> {
   }
 
   // ---- synchronization (§2.5, §3.2.1) -----------------------------------------------------------
+
+  /** Ids of recently logged events, so that acknowledgements (N per event) skip the SQL lookup. */
+  private recent = new Map<string, { seq: number; name: string }>();
+
+  private noteRecent(id: string, seq: number, name: string): void {
+    if (this.recent.size >= RECENT_EVENTS) this.recent.delete(this.recent.keys().next().value!);
+    this.recent.set(id, { seq, name });
+  }
+
+  private recentEvent(id: string): { seq: number; name: string } | undefined {
+    return this.recent.get(id) ?? this.store.eventById(id);
+  }
 
   /**
    * A subscriber failed an event: distribute one SyncError about it to the topic's other SyncError
@@ -464,16 +480,10 @@ export class Topic extends DurableObject<Env> {
       return;
     }
     if (typeof message !== "string" || !this.ready) return;
-    let parsed: Ack;
-    try {
-      const r = Ack.safeParse(JSON.parse(message));
-      if (!r.success) return;
-      parsed = r.data;
-    } catch {
-      return;
-    }
+    const parsed = parseAck(message);
+    if (!parsed) return;
     const att = this.sockets.attachment(ws);
-    const event = att ? this.store.eventById(parsed.id) : undefined;
+    const event = att ? this.recentEvent(parsed.id) : undefined;
     if (!att || !event) return;
     const outcome = ackOutcome(parsed.status);
     count("fhircast_acks_total", { outcome: outcome.success ? "success" : outcome.failure.kind });
@@ -674,6 +684,18 @@ function ownership(row: SubscriptionRow, clientId: string | undefined) {
 function anchorChange(req: PublishRequest): AnchorChange | undefined {
   if ((req.role !== "open" && req.role !== "close") || !req.anchor || !req.anchorType) return undefined;
   return { role: req.role, type: req.anchorType, id: req.anchor.slice(req.anchorType.length + 1) };
+}
+
+/** An acknowledgement `{id, status?}` (§2.5), or undefined for any other frame (ignored, never thrown). */
+function parseAck(message: string): Ack | undefined {
+  try {
+    const v = JSON.parse(message) as { id?: unknown; status?: unknown };
+    if (typeof v.id !== "string" || v.id === "") return undefined;
+    if (v.status !== undefined && typeof v.status !== "number" && typeof v.status !== "string") return undefined;
+    return { id: v.id, status: v.status as Ack["status"] };
+  } catch {
+    return undefined;
+  }
 }
 
 /** A frame's size in bytes, counted exactly only when it can matter (a UTF-8 character takes up to 3). */

@@ -70,6 +70,30 @@ export async function authenticate(request: Request, env: Env, auth: AuthConfig)
   }
   const token = bearer(request);
   if (!token) return unauthorized("missing bearer token (Authorization: Bearer <token>)");
+  const now = Date.now();
+  const hit = verified.get(token);
+  if (hit && hit.until > now && (hit.principal.expiresAt ?? Infinity) > now) return ok(hit.principal);
+  const result = await verify(token, env, auth);
+  if (result.ok) remember(token, result.value, now);
+  return result;
+}
+
+/**
+ * Tokens already verified in this isolate, for at most VERIFIED_TTL_MS and never past their `exp`:
+ * an application sends the same token with every request, and a signature check per publish is the
+ * largest cost on the hub's hot path (docs/performance.md). A key removed from the issuer's JWKS stops
+ * being trusted here within that time.
+ */
+const verified = new Map<string, { principal: Principal; until: number }>();
+const VERIFIED_TTL_MS = 5 * 60_000;
+const VERIFIED_MAX = 1000;
+
+function remember(token: string, principal: Principal, now: number): void {
+  if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
+  verified.set(token, { principal, until: now + VERIFIED_TTL_MS });
+}
+
+async function verify(token: string, env: Env, auth: AuthConfig): Promise<Result<Principal>> {
   let payload: JWTPayload;
   try {
     ({ payload } = await jwtVerify(token, await keySet(env, auth), {

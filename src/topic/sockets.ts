@@ -60,22 +60,31 @@ export class SocketIndex {
 
   constructor(private readonly ctx: DurableObjectState) {}
 
+  /** The same entries by socket, so that an acknowledgement finds its subscriber in O(1). */
+  private bySocket = new WeakMap<WebSocket, Entry>();
+
   private all(): Map<string, Entry> {
     if (!this.entries) {
       this.entries = new Map();
       for (const ws of this.ctx.getWebSockets()) {
         const att = ws.deserializeAttachment() as SocketAttachment | null;
-        if (att?.sub) this.entries.set(att.sub, { ws, att, events: new Set(att.events) });
+        if (att?.sub) this.index({ ws, att, events: new Set(att.events) });
       }
     }
     return this.entries;
+  }
+
+  private index(e: Entry): void {
+    this.entries!.set(e.att.sub, e);
+    this.bySocket.set(e.ws, e);
   }
 
   /** Accepts a socket for a subscription (hibernation API; tagged with the subscription id). */
   accept(ws: WebSocket, att: SocketAttachment): void {
     this.ctx.acceptWebSocket(ws, [att.sub]);
     ws.serializeAttachment(att);
-    this.all().set(att.sub, { ws, att, events: new Set(att.events) });
+    this.all();
+    this.index({ ws, att, events: new Set(att.events) });
   }
 
   /** Changes a connected subscription's events and name (re-subscribe), keeping its ack state. */
@@ -93,9 +102,11 @@ export class SocketIndex {
 
   /** The in-memory attachment of a socket (falls back to the stored one for a socket not indexed). */
   attachment(ws: WebSocket): SocketAttachment | undefined {
-    for (const e of this.all().values()) if (e.ws === ws) return e.att;
+    this.all();
+    const e = this.bySocket.get(ws);
+    if (e) return e.att;
     const att = ws.deserializeAttachment() as SocketAttachment | null;
-    return att?.sub ? att : undefined;
+    return att?.sub ? (this.all().get(att.sub)?.att ?? att) : undefined;
   }
 
   forget(sub: string): void {
