@@ -18,6 +18,8 @@ const OUT = args.includes("--out") ? args[args.indexOf("--out") + 1]! : join(ROO
 const CONFIG = SMOKE
   ? { ns: [1, 3], events: 4, warmup: 1, throughputSeconds: 1, topics: 4, perTopic: 2, idleSubs: 10, idleTopics: 10 }
   : { ns: [1, 10, 100, 1000], events: 200, warmup: 20, throughputSeconds: 8, topics: 100, perTopic: 5, idleSubs: 1000, idleTopics: 1000 };
+/** Soak: rounds of subscribe → connect → one event → close cycles over 50 topics (plain workerd). */
+const SOAK = SMOKE ? { rounds: 2, cycles: 5 } : { rounds: 16, cycles: 200 };
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, SMOKE ? Math.min(ms, 100) : ms));
 
@@ -377,6 +379,43 @@ async function memoryTopics(targets: Target[], count: number, runtime: string): 
   return figure;
 }
 
+interface SoakFigure {
+  label: string;
+  /** RSS (MiB) before, then after each round. */
+  rssMiB: Record<string, number[]>;
+}
+
+/**
+ * Memory under churn: RSS after each round of subscribe → connect → publish → receive → close cycles.
+ * A leak grows without end; V8's heap grows to a plateau and stays there.
+ */
+async function soak(targets: Target[]): Promise<SoakFigure> {
+  const figure: SoakFigure = { label: `plain workerd: RSS after each round of ${SOAK.cycles} subscribe/connect/publish/close cycles over 50 topics`, rssMiB: {} };
+  for (const t of targets) {
+    const series = [(await t.server.workerdRss()) / 2 ** 20];
+    const apis = new Map<string, Awaited<ReturnType<Target["topic"]>>>();
+    for (let r = 0; r < SOAK.rounds; r++) {
+      for (let i = 0; i < SOAK.cycles; i++) {
+        const topic = `soak-${t.name}-${i % 50}`;
+        let api = apis.get(topic);
+        if (!api) apis.set(topic, (api = await t.topic(topic)));
+        const deliveries = new Deliveries();
+        const sub = await api.subscribe(false, deliveries.onEvent);
+        const body = patientOpen(topic, i);
+        const got = deliveries.expect(body.id, 1);
+        if ((await api.publish(body)) !== 202) throw new Error(`${t.name}: soak publish refused`);
+        await got;
+        sub.ws.close(1000);
+      }
+      await sleep(500);
+      series.push((await t.server.workerdRss()) / 2 ** 20);
+    }
+    figure.rssMiB[t.name] = series;
+    console.log(`soak ${t.name}: ${series.map((v) => v.toFixed(0)).join(" → ")} MiB`);
+  }
+  return figure;
+}
+
 async function memoryFigures(targets: Target[], runtime: string): Promise<MemoryFigure[]> {
   const out: MemoryFigure[] = [];
   for (const deflate of [false, true]) out.push(await memorySubscribers(targets, CONFIG.idleSubs, deflate, runtime));
@@ -430,6 +469,10 @@ function markdown(r: Results): string {
   for (const f of r.throughput) lines.push(`| ${f.label} | ${f.eventsPerSecond.hub!.toFixed(0)} | ${f.eventsPerSecond.baseline!.toFixed(0)} | ${(f.eventsPerSecond.hub! / f.eventsPerSecond.baseline!).toFixed(2)} |`);
   lines.push("", "**Memory of the server process** (RSS delta, KB)", "", "| what | hub | baseline |", "|---|---|---|");
   for (const f of r.memory) lines.push(`| ${f.label} | ${kb(f.bytesPer.hub)} | ${kb(f.bytesPer.baseline)} |`);
+  if (r.soak) {
+    lines.push("", `**Memory under churn** (${r.soak.label}; MiB, before and after each round)`, "");
+    for (const [t, series] of Object.entries(r.soak.rssMiB)) lines.push(`- ${t}: ${series.map((v) => v.toFixed(0)).join(" → ")}`);
+  }
   lines.push("", "**Loss and order** (every subscriber got every event exactly once, in order)", "", "| run | target | subscribers | events | lost | duplicated | subscribers out of order |", "|---|---|---|---|---|---|---|");
   const lossRows = [...r.latency.map((f) => [`latency N=${f.n}`, f.loss] as const), ...r.throughput.map((f) => [f.label, f.loss] as const)];
   for (const [label, loss] of lossRows) {
@@ -446,6 +489,7 @@ interface Results {
   latency: LatencyFigure[];
   throughput: ThroughputFigure[];
   memory: MemoryFigure[];
+  soak?: SoakFigure;
 }
 
 async function main(): Promise<void> {
@@ -483,7 +527,10 @@ async function main(): Promise<void> {
   }
   // The same memory figures on plain workerd (the self-host build of each): without wrangler dev's
   // proxy in front, what the runtime itself spends per socket and per object.
-  results.memory.push(...(await onPlainWorkerd((t) => memoryFigures(t, "plain workerd"))));
+  await onPlainWorkerd(async (t) => {
+    results.memory.push(...(await memoryFigures(t, "plain workerd")));
+    results.soak = await soak(t);
+  });
   const md = markdown(results);
   console.log(`\n${md}`);
   await mkdir(join(OUT, "results"), { recursive: true });

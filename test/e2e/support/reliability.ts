@@ -1,0 +1,169 @@
+// Node-side helpers for the reliability runs (issue 11): the inspector API, the workerd process's
+// resident memory, a WebSocket client that never reads its socket, and small statistics. Every wait
+// has a timeout. Type-checked by test/e2e/tsconfig.json (Node types only).
+import { readdirSync, readFileSync } from "node:fs";
+import { connect as tcpConnect, type Socket } from "node:net";
+import { randomBytes } from "node:crypto";
+import { type HubServer, http } from "../../helpers/server";
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** GET /api/inspect/{topic}: subscribers, open contexts (with content) and the newest 50 events, newest first. */
+export async function inspect(origin: string, topic: string, token?: string): Promise<InspectView> {
+  const res = await http(`${origin}/api/inspect/${encodeURIComponent(topic)}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`inspect: expected 200, got ${res.status} ${text}`);
+  return JSON.parse(text) as InspectView;
+}
+
+export interface InspectView {
+  topic: string;
+  subscribers: { id: string; name: string | null; events: string[]; connected: boolean; pendingAcks: number; missedAcks: number; lastSyncError: unknown }[];
+  contexts: { anchor: string; type: string; current: boolean; versionId: string; event: any; content: { entry: { resource: any }[] } }[];
+  events: { seq: number; acceptedAt: string; event: any }[];
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes; returns whether it became true. */
+export async function until(check: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 200): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(everyMs);
+  }
+}
+
+/** The pids of the server's workerd processes (its process group, command name `workerd`). */
+export function workerdPids(server: HubServer): number[] {
+  const group = server.child.pid;
+  if (group === undefined) return [];
+  const out: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      // pid (comm) state ppid pgrp ...: comm may contain spaces, so split after the last ')'.
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[2]) === group && comm.includes("workerd")) out.push(Number(name));
+    } catch {
+      // the process went away
+    }
+  }
+  return out;
+}
+
+/** Resident memory (VmRSS, MiB) of the server's workerd processes, summed. */
+export function workerdRssMiB(server: HubServer): number {
+  let kb = 0;
+  for (const pid of workerdPids(server)) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+      if (m) kb += Number(m[1]);
+    } catch {
+      // gone
+    }
+  }
+  return Math.round((kb / 1024) * 10) / 10;
+}
+
+/**
+ * A WebSocket client that completes the opening handshake on a raw TCP socket and then stops
+ * reading it (the kernel buffers fill, the server's writes back up): a subscriber that hung.
+ */
+export async function stalledSocket(endpoint: string, timeoutMs = 10_000): Promise<{ socket: Socket; destroy: () => void }> {
+  const url = new URL(endpoint);
+  const socket = tcpConnect({ host: url.hostname, port: Number(url.port) });
+  const key = randomBytes(16).toString("base64");
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`handshake with ${endpoint} timed out`));
+    }, timeoutMs);
+    let head = "";
+    const onData = (d: Buffer) => {
+      head += d.toString("latin1");
+      const end = head.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      clearTimeout(t);
+      socket.off("data", onData);
+      // Stop reading for good: whatever arrives stays in the kernel's buffers.
+      socket.pause();
+      if (!/^HTTP\/1\.1 101/.test(head)) reject(new Error(`upgrade refused: ${head.split("\r\n")[0]}`));
+      else resolve();
+    };
+    socket.on("data", onData);
+    socket.once("error", (e) => {
+      clearTimeout(t);
+      reject(e);
+    });
+    socket.once("connect", () => {
+      socket.write(
+        `GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      );
+    });
+  });
+  socket.on("error", () => undefined); // a reset after the hub drops it is expected
+  return { socket, destroy: () => socket.destroy() };
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+export function latencySummary(values: number[]): string {
+  return `n=${values.length} p50=${percentile(values, 50).toFixed(1)} ms p95=${percentile(values, 95).toFixed(1)} ms max=${Math.max(...values).toFixed(1)} ms`;
+}
+
+/** Runs `task(i)` for i in 0..n-1 with at most `concurrency` at a time. */
+export async function pool<T>(n: number, concurrency: number, task: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = new Array(n);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, n) }, async () => {
+      while (next < n) {
+        const i = next++;
+        out[i] = await task(i);
+      }
+    }),
+  );
+  return out;
+}
+
+/** A small seeded PRNG (mulberry32), so that every run sends the same mix. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Counts `wrangler dev` reloads from now on (it watches the sources: an edit while a run is under way
+ * restarts the Worker and drops every WebSocket). A run that saw one says so instead of failing obscurely.
+ */
+export function watchReloads(server: HubServer): { count: number; stop: () => void; assertNone: () => void } {
+  const w = {
+    count: 0,
+    stop: () => {
+      server.child.stdout?.off("data", onData);
+      server.child.stderr?.off("data", onData);
+    },
+    assertNone: () => {
+      if (w.count > 0) throw new Error(`wrangler dev reloaded ${w.count} time(s) during this run (a source file changed): every WebSocket was dropped; the run proves nothing, rerun it`);
+    },
+  };
+  const onData = (d: Buffer) => {
+    if (d.toString("utf8").includes("Reloading local server")) w.count++;
+  };
+  server.child.stdout?.on("data", onData);
+  server.child.stderr?.on("data", onData);
+  return w;
+}
