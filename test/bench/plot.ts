@@ -6,7 +6,7 @@ interface Point {
   baseline: { p50: number; p99: number };
 }
 
-export function latencyPlot(points: Point[]): string {
+export function latencyPlot(points: Point[], runtime: string): string {
   const W = 640, H = 400, L = 70, R = 170, T = 30, B = 50;
   const ns = points.map((p) => p.n);
   const values = points.flatMap((p) => [p.hub.p50, p.hub.p99, p.baseline.p50, p.baseline.p99]).filter((v) => v > 0);
@@ -24,7 +24,7 @@ export function latencyPlot(points: Point[]): string {
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
   parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  parts.push(`<text x="${L}" y="18" font-size="14">Publish → delivered to all N subscribers (ms, log-log)</text>`);
+  parts.push(`<text x="${L}" y="18" font-size="14">Publish → delivered to all N subscribers (ms, log-log), ${runtime}</text>`);
   for (let e = yMin; e <= yMax; e++) {
     const v = 10 ** e;
     parts.push(`<line x1="${L}" x2="${W - R}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/><text x="${L - 8}" y="${y(v) + 4}" text-anchor="end">${v}</text>`);

@@ -237,6 +237,7 @@ let topicCounter = 0;
 const newTopic = (label: string) => `bench-${label}-${Date.now().toString(36)}-${topicCounter++}`;
 
 interface LatencyFigure {
+  runtime: string;
   n: number;
   delivered: Record<string, Dist>;
   accepted: Record<string, Dist>;
@@ -244,7 +245,7 @@ interface LatencyFigure {
 }
 
 /** Figures 1, 2, 5: publish → delivered to all N, publish → 202, loss and order; alternating targets. */
-async function latency(targets: Target[], n: number): Promise<LatencyFigure> {
+async function latency(targets: Target[], n: number, runtime: string): Promise<LatencyFigure> {
   const setups = await Promise.all(targets.map(async (t) => {
     const topic = newTopic(`lat${n}-${t.name}`);
     const api = await t.topic(topic);
@@ -274,7 +275,7 @@ async function latency(targets: Target[], n: number): Promise<LatencyFigure> {
     }
   }
   await sleep(200);
-  const figure: LatencyFigure = { n, delivered: {}, accepted: {}, loss: {} };
+  const figure: LatencyFigure = { runtime, n, delivered: {}, accepted: {}, loss: {} };
   for (const s of setups) {
     figure.delivered[s.t.name] = dist(s.delivered);
     figure.accepted[s.t.name] = dist(s.accepted);
@@ -291,8 +292,8 @@ interface ThroughputFigure {
 }
 
 /** Figure 3: sustained events/s (fully delivered), `topics` × `perTopic`, concurrent publishers. */
-async function throughput(targets: Target[], topics: number, perTopic: number, concurrency: number): Promise<ThroughputFigure> {
-  const label = `${topics} topic${topics > 1 ? "s" : ""} × ${perTopic} subscribers, ${concurrency} publishers`;
+async function throughput(targets: Target[], topics: number, perTopic: number, concurrency: number, runtime: string): Promise<ThroughputFigure> {
+  const label = `${runtime}: ${topics} topic${topics > 1 ? "s" : ""} × ${perTopic} subscribers, ${concurrency} publishers`;
   const figure: ThroughputFigure = { label, eventsPerSecond: {}, loss: {} };
   const rates: Record<string, number[]> = {};
   for (const round of [0, 1]) {
@@ -416,31 +417,79 @@ async function soak(targets: Target[]): Promise<SoakFigure> {
   return figure;
 }
 
-async function memoryFigures(targets: Target[], runtime: string): Promise<MemoryFigure[]> {
+/**
+ * Figure 4 with fresh processes for every figure: RSS never shrinks once the heap has grown, so a
+ * delta measured after other work would only show what that work left free.
+ */
+async function memoryFigures(runtime: Runtime): Promise<MemoryFigure[]> {
   const out: MemoryFigure[] = [];
-  for (const deflate of [false, true]) out.push(await memorySubscribers(targets, CONFIG.idleSubs, deflate, runtime));
-  out.push(await memoryTopics(targets, CONFIG.idleTopics, runtime));
+  for (const deflate of [false, true]) out.push(await fresh(runtime, (t) => memorySubscribers(t, CONFIG.idleSubs, deflate, runtime.name)));
+  out.push(await fresh(runtime, (t) => memoryTopics(t, CONFIG.idleTopics, runtime.name)));
   for (const f of out) console.log(`memory ${f.label}: hub ${kb(f.bytesPer.hub)} KB | baseline ${kb(f.bytesPer.baseline)} KB`);
   return out;
 }
 
-/** Builds the hub and the baseline with `npm run build:selfhost`'s script and runs `fn` against them on workerd. */
-async function onPlainWorkerd<T>(fn: (targets: Target[]) => Promise<T>): Promise<T> {
-  const dirs = await Promise.all(["bench-hub-build", "bench-base-build", "bench-hub-store", "bench-base-store"].map((l) => tempStateDir(l)));
-  const [hubBuild, baseBuild, hubStore, baseStore] = dirs as [string, string, string, string];
+/** A way to run the hub and the baseline; each start gives fresh processes on fresh storage. */
+interface Runtime {
+  name: string;
+  start(): Promise<{ targets: Target[]; stop(): Promise<void> }>;
+}
+
+/** As `npm start` runs it: wrangler dev (workerd behind wrangler's local proxy). */
+const wranglerDev: Runtime = {
+  name: "wrangler dev",
+  async start() {
+    const dirs = await Promise.all([tempStateDir("bench-hub"), tempStateDir("bench-base")]);
+    const [hub, base] = await Promise.all([
+      HubServer.start({ persistTo: dirs[0], vars: { LOG_LEVEL: "silent" } }),
+      HubServer.start({ persistTo: dirs[1], config: join(ROOT, "test", "bench", "baseline", "wrangler.toml") }),
+    ]);
+    return {
+      targets: [hubTarget(hub), baselineTarget(base)],
+      async stop() {
+        await Promise.all([hub.stop(), base.stop()]);
+        await Promise.all(dirs.map((d) => removeDir(d)));
+      },
+    };
+  },
+};
+
+/** Plain workerd: the self-host build of each (`src/selfhost/build.mjs`), no proxy in front. */
+async function plainWorkerd(): Promise<Runtime & { dispose(): Promise<void> }> {
+  const builds = await Promise.all([tempStateDir("bench-hub-build"), tempStateDir("bench-base-build")]);
   const build = (out: string, config?: string) => {
     const r = spawnSync(process.execPath, [join(ROOT, "src", "selfhost", "build.mjs"), out, ...(config ? [config] : [])], { cwd: ROOT, encoding: "utf8" });
     if (r.status !== 0) throw new Error(`self-host build failed: ${r.stderr}`);
   };
-  build(hubBuild);
-  build(baseBuild, join(ROOT, "test", "bench", "baseline", "wrangler.toml"));
-  const hub = await WorkerdServer.start(join(hubBuild, "config.capnp"), hubStore, await freePort(), { AUTH_MODE: "dev", LOG_LEVEL: "silent" });
-  const base = await WorkerdServer.start(join(baseBuild, "config.capnp"), baseStore, await freePort(), {});
+  build(builds[0]);
+  build(builds[1], join(ROOT, "test", "bench", "baseline", "wrangler.toml"));
+  return {
+    name: "plain workerd",
+    async start() {
+      const stores = await Promise.all([tempStateDir("bench-hub-store"), tempStateDir("bench-base-store")]);
+      const hub = await WorkerdServer.start(join(builds[0], "config.capnp"), stores[0], await freePort(), { AUTH_MODE: "dev", LOG_LEVEL: "silent" });
+      const base = await WorkerdServer.start(join(builds[1], "config.capnp"), stores[1], await freePort(), {});
+      return {
+        targets: [hubTarget(hub), baselineTarget(base)],
+        async stop() {
+          await Promise.all([hub.stop(), base.stop()]);
+          await Promise.all(stores.map((d) => removeDir(d)));
+        },
+      };
+    },
+    async dispose() {
+      await Promise.all(builds.map((d) => removeDir(d)));
+    },
+  };
+}
+
+/** Runs `fn` on freshly started servers of `runtime`, then stops them. */
+async function fresh<T>(runtime: Runtime, fn: (targets: Target[]) => Promise<T>): Promise<T> {
+  const env = await runtime.start();
   try {
-    return await fn([hubTarget(hub), baselineTarget(base)]);
+    return await fn(env.targets);
   } finally {
-    await Promise.all([hub.stop(), base.stop()]);
-    await Promise.all(dirs.map((d) => removeDir(d)));
+    await env.stop();
   }
 }
 
@@ -454,16 +503,16 @@ function markdown(r: Results): string {
   const lines: string[] = [];
   lines.push(`Machine: ${r.machine}. Command: \`${r.command}\`. ${r.date}.`, "");
   lines.push("**Publish → delivered to all N subscribers** (ms; subscribers acknowledge every event)", "");
-  lines.push("| N | hub p50 | p95 | p99 | max | baseline p50 | p95 | p99 | max | p50 ratio | p99 ratio |", "|---|---|---|---|---|---|---|---|---|---|---|");
+  lines.push("| runtime | N | hub p50 | p95 | p99 | max | baseline p50 | p95 | p99 | max | p50 ratio | p99 ratio |", "|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const f of r.latency) {
     const h = f.delivered.hub!, b = f.delivered.baseline!;
-    lines.push(`| ${f.n} | ${ms(h.p50)} | ${ms(h.p95)} | ${ms(h.p99)} | ${ms(h.max)} | ${ms(b.p50)} | ${ms(b.p95)} | ${ms(b.p99)} | ${ms(b.max)} | ${ratio(h.p50, b.p50)} | ${ratio(h.p99, b.p99)} |`);
+    lines.push(`| ${f.runtime} | ${f.n} | ${ms(h.p50)} | ${ms(h.p95)} | ${ms(h.p99)} | ${ms(h.max)} | ${ms(b.p50)} | ${ms(b.p95)} | ${ms(b.p99)} | ${ms(b.max)} | ${ratio(h.p50, b.p50)} | ${ratio(h.p99, b.p99)} |`);
   }
   lines.push("", "**Publish → 202 returned** (ms)", "");
-  lines.push("| N | hub p50 | p95 | p99 | max | baseline p50 | p95 | p99 | max | p50 ratio |", "|---|---|---|---|---|---|---|---|---|---|");
+  lines.push("| runtime | N | hub p50 | p95 | p99 | max | baseline p50 | p95 | p99 | max | p50 ratio |", "|---|---|---|---|---|---|---|---|---|---|---|");
   for (const f of r.latency) {
     const h = f.accepted.hub!, b = f.accepted.baseline!;
-    lines.push(`| ${f.n} | ${ms(h.p50)} | ${ms(h.p95)} | ${ms(h.p99)} | ${ms(h.max)} | ${ms(b.p50)} | ${ms(b.p95)} | ${ms(b.p99)} | ${ms(b.max)} | ${ratio(h.p50, b.p50)} |`);
+    lines.push(`| ${f.runtime} | ${f.n} | ${ms(h.p50)} | ${ms(h.p95)} | ${ms(h.p99)} | ${ms(h.max)} | ${ms(b.p50)} | ${ms(b.p95)} | ${ms(b.p99)} | ${ms(b.max)} | ${ratio(h.p50, b.p50)} |`);
   }
   lines.push("", "**Sustained throughput** (events/s fully delivered)", "", "| workload | hub | baseline | ratio |", "|---|---|---|---|");
   for (const f of r.throughput) lines.push(`| ${f.label} | ${f.eventsPerSecond.hub!.toFixed(0)} | ${f.eventsPerSecond.baseline!.toFixed(0)} | ${(f.eventsPerSecond.hub! / f.eventsPerSecond.baseline!).toFixed(2)} |`);
@@ -474,7 +523,7 @@ function markdown(r: Results): string {
     for (const [t, series] of Object.entries(r.soak.rssMiB)) lines.push(`- ${t}: ${series.map((v) => v.toFixed(0)).join(" → ")}`);
   }
   lines.push("", "**Loss and order** (every subscriber got every event exactly once, in order)", "", "| run | target | subscribers | events | lost | duplicated | subscribers out of order |", "|---|---|---|---|---|---|---|");
-  const lossRows = [...r.latency.map((f) => [`latency N=${f.n}`, f.loss] as const), ...r.throughput.map((f) => [f.label, f.loss] as const)];
+  const lossRows = [...r.latency.map((f) => [`${f.runtime}: latency N=${f.n}`, f.loss] as const), ...r.throughput.map((f) => [f.label, f.loss] as const)];
   for (const [label, loss] of lossRows) {
     for (const [t, l] of Object.entries(loss)) lines.push(`| ${label} | ${t} | ${l.subscribers} | ${l.events} | ${l.lost} | ${l.duplicated} | ${l.outOfOrder} |`);
   }
@@ -492,52 +541,58 @@ interface Results {
   soak?: SoakFigure;
 }
 
+/** Figures 1–4 on one runtime, hub and baseline alternating. */
+async function figures(runtime: Runtime, results: Results): Promise<void> {
+  await fresh(runtime, async (targets) => {
+    for (const n of CONFIG.ns) {
+      const f = await latency(targets, n, runtime.name);
+      results.latency.push(f);
+      console.log(`${runtime.name}: latency N=${n}: hub p50 ${ms(f.delivered.hub!.p50)} p99 ${ms(f.delivered.hub!.p99)} | baseline p50 ${ms(f.delivered.baseline!.p50)} p99 ${ms(f.delivered.baseline!.p99)} ms`);
+    }
+  });
+  await fresh(runtime, async (targets) => {
+    for (const [topics, perTopic, conc] of [[1, 10, 8], [CONFIG.topics, CONFIG.perTopic, 32]] as const) {
+      const f = await throughput(targets, topics, perTopic, conc, runtime.name);
+      results.throughput.push(f);
+      console.log(`throughput ${f.label}: hub ${f.eventsPerSecond.hub!.toFixed(0)}/s | baseline ${f.eventsPerSecond.baseline!.toFixed(0)}/s`);
+    }
+  });
+  results.memory.push(...(await memoryFigures(runtime)));
+}
+
 async function main(): Promise<void> {
-  const hubState = await tempStateDir("bench-hub");
-  const baseState = await tempStateDir("bench-base");
-  const [hubServer, baseServer] = await Promise.all([
-    HubServer.start({ persistTo: hubState, vars: { LOG_LEVEL: "silent" } }),
-    HubServer.start({ persistTo: baseState, config: join(ROOT, "test", "bench", "baseline", "wrangler.toml") }),
-  ]);
-  const targets = [hubTarget(hubServer), baselineTarget(baseServer)];
   const results: Results = {
     date: new Date().toISOString(),
-    machine: `${cpus().length} × ${cpus()[0]?.model.trim() ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, wrangler dev (workerd)`,
+    machine: `${cpus().length} × ${cpus()[0]?.model.trim() ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; workerd ${workerdVersion()}`,
     command: SMOKE ? "npm run bench -- --smoke" : "npm run bench",
     smoke: SMOKE,
     latency: [],
     throughput: [],
     memory: [],
   };
+  await figures(wranglerDev, results);
+  const plain = await plainWorkerd();
   try {
-    for (const n of CONFIG.ns) {
-      const f = await latency(targets, n);
-      results.latency.push(f);
-      console.log(`latency N=${n}: hub p50 ${ms(f.delivered.hub!.p50)} p99 ${ms(f.delivered.hub!.p99)} | baseline p50 ${ms(f.delivered.baseline!.p50)} p99 ${ms(f.delivered.baseline!.p99)} ms`);
-    }
-    for (const [topics, perTopic, conc] of [[1, 10, 8], [CONFIG.topics, CONFIG.perTopic, 32]] as const) {
-      const f = await throughput(targets, topics, perTopic, conc);
-      results.throughput.push(f);
-      console.log(`throughput ${f.label}: hub ${f.eventsPerSecond.hub!.toFixed(0)}/s | baseline ${f.eventsPerSecond.baseline!.toFixed(0)}/s`);
-    }
-    results.memory.push(...(await memoryFigures(targets, "wrangler dev")));
+    await figures(plain, results);
+    results.soak = await fresh(plain, (t) => soak(t));
   } finally {
-    await Promise.all([hubServer.stop(), baseServer.stop()]);
-    await Promise.all([removeDir(hubState), removeDir(baseState)]);
+    await plain.dispose();
   }
-  // The same memory figures on plain workerd (the self-host build of each): without wrangler dev's
-  // proxy in front, what the runtime itself spends per socket and per object.
-  await onPlainWorkerd(async (t) => {
-    results.memory.push(...(await memoryFigures(t, "plain workerd")));
-    results.soak = await soak(t);
-  });
   const md = markdown(results);
   console.log(`\n${md}`);
   await mkdir(join(OUT, "results"), { recursive: true });
   await writeFile(join(OUT, "results", "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
   await writeFile(join(OUT, "results", "latest.md"), md);
-  await writeFile(join(OUT, "latency.svg"), latencyPlot(results.latency.map((f) => ({ n: f.n, hub: f.delivered.hub!, baseline: f.delivered.baseline! }))));
+  for (const runtime of [wranglerDev.name, plain.name]) {
+    const points = results.latency.filter((f) => f.runtime === runtime).map((f) => ({ n: f.n, hub: f.delivered.hub!, baseline: f.delivered.baseline! }));
+    await writeFile(join(OUT, `latency-${runtime.replace(/\s+/g, "-")}.svg`), latencyPlot(points, runtime));
+  }
   console.log(`results written to ${OUT}`);
+}
+
+function workerdVersion(): string {
+  const r = spawnSync(join(ROOT, "node_modules", ".bin", "workerd"), ["--version"], { encoding: "utf8" });
+  return r.stdout.trim().replace(/^workerd\s*/, "") || "unknown";
 }
 
 main().then(

@@ -30,14 +30,14 @@ describe("benchmark smoke run", () => {
       });
       expect(code).toBe(0);
       const results = JSON.parse(await readFile(join(out, "results", "latest.json"), "utf8"));
-      expect(results.latency.map((f: { n: number }) => f.n)).toEqual([1, 3]);
+      expect(results.latency.map((f: { runtime: string; n: number }) => `${f.runtime} ${f.n}`)).toEqual(["wrangler dev 1", "wrangler dev 3", "plain workerd 1", "plain workerd 3"]);
       for (const f of results.latency) {
         for (const t of ["hub", "baseline"]) {
           expect(f.delivered[t].n).toBeGreaterThan(0);
           expect(f.loss[t]).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0 });
         }
       }
-      expect(results.throughput).toHaveLength(2);
+      expect(results.throughput).toHaveLength(4);
       for (const f of results.throughput) {
         for (const t of ["hub", "baseline"]) {
           expect(f.eventsPerSecond[t]).toBeGreaterThan(0);
@@ -46,7 +46,8 @@ describe("benchmark smoke run", () => {
       }
       expect(results.memory).toHaveLength(6);
       expect(await readFile(join(out, "results", "latest.md"), "utf8")).toContain("Publish → delivered to all N subscribers");
-      expect(await readFile(join(out, "latency.svg"), "utf8")).toContain("<svg");
+      for (const runtime of ["wrangler-dev", "plain-workerd"]) expect(await readFile(join(out, `latency-${runtime}.svg`), "utf8")).toContain("<svg");
+      expect(results.soak.rssMiB.hub.length).toBe(3);
     } finally {
       await removeDir(out);
     }
