@@ -1,0 +1,62 @@
+// Request bodies: content-type dispatch, size-limited reading (413 without buffering past the limit),
+// JSON parsing and the `{topic}` path segment, each refusing bad input with a 4xx result.
+import type { IRequest } from "itty-router";
+import { fail, ok, type Result } from "../protocol/wire";
+
+export type BodyKind = "form" | "json" | "other";
+
+export function bodyKind(request: Request): BodyKind {
+  const type = (request.headers.get("Content-Type") ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type === "application/x-www-form-urlencoded") return "form";
+  if (type === "application/json" || type === "application/fhir+json") return "json";
+  return "other";
+}
+
+/** Reads the body as text, refusing more than `max` bytes (413) without buffering past the limit. */
+export async function readBody(request: Request, max: number): Promise<Result<string>> {
+  const declared = Number(request.headers.get("Content-Length") ?? "0");
+  const tooLarge = () => fail(413, "too-long", `request body is larger than this hub's limit of ${max} bytes`);
+  if (declared > max) return tooLarge();
+  if (!request.body) return ok("");
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      return tooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.byteLength;
+  }
+  try {
+    return ok(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
+  } catch {
+    return fail(400, "invalid", "request body is not valid UTF-8");
+  }
+}
+
+export function parseJson(text: string): Result<unknown> {
+  try {
+    return ok(JSON.parse(text) as unknown);
+  } catch (e) {
+    return fail(400, "invalid", `request body is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** The `{topic}` path segment, percent-decoded; a malformed escape is the client's error (400), not a 500. */
+export function pathTopic(request: IRequest): Result<string> {
+  try {
+    return ok(decodeURIComponent(request.params.topic!));
+  } catch {
+    return fail(400, "invalid", "the topic in the URL is not valid percent-encoding");
+  }
+}

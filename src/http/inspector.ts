@@ -1,0 +1,48 @@
+// The inspector's API (docs/inspector.md): GET /api/inspect/{topic} and its live WebSocket, behind the
+// hub's own inspect scope and the token's topic binding.
+import type { IRequest } from "itty-router";
+import { authenticate, INSPECT_SCOPE } from "../auth/tokens";
+import { hubSettings, type Env } from "../config";
+import { jsonResponse, textResponse } from "../protocol/errors";
+import { fail } from "../protocol/wire";
+import { INSPECTOR_PATH } from "../topic";
+import { checkTopic, failure, topicStub } from "./access";
+import { pathTopic } from "./body";
+
+/**
+ * The inspector (GET /api/inspect/{topic} and its live socket /api/inspect/{topic}/live): needs the
+ * hub's own inspect scope (any token in open mode) and respects topic binding; browsers cannot set
+ * headers on a WebSocket, so the live socket also takes the token as `?access_token=`.
+ */
+export async function inspectorAccess(request: IRequest, env: Env): Promise<Response | { topic: string }> {
+  const url = new URL(request.url);
+  const fromQuery = url.searchParams.get("access_token");
+  const authRequest = fromQuery && !request.headers.has("Authorization")
+    ? new Request(request.url, { headers: { Authorization: `Bearer ${fromQuery}` } })
+    : request;
+  const who = await authenticate(authRequest, env, hubSettings(env).config.auth);
+  if (!who.ok) return failure(who, "outcome");
+  const decoded = pathTopic(request);
+  if (!decoded.ok) return failure(decoded, "outcome");
+  const topic = decoded.value;
+  const denied =
+    checkTopic(who.value, topic) ??
+    (who.value.scopes.includes(INSPECT_SCOPE) ? undefined : fail(403, "forbidden", `the inspector needs the ${INSPECT_SCOPE} scope`));
+  if (denied) return failure(denied, "outcome");
+  return { topic };
+}
+
+export async function inspect(request: IRequest, env: Env): Promise<Response> {
+  const access = await inspectorAccess(request, env);
+  if (access instanceof Response) return access;
+  return jsonResponse(200, await topicStub(env, access.topic).inspect(), { "Cache-Control": "no-store" });
+}
+
+export async function inspectLive(request: IRequest, env: Env): Promise<Response> {
+  if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
+    return textResponse(426, "this endpoint takes a WebSocket upgrade", { Upgrade: "websocket" });
+  }
+  const access = await inspectorAccess(request, env);
+  if (access instanceof Response) return access;
+  return topicStub(env, access.topic).fetch(new Request(`https://topic${INSPECTOR_PATH}`, request));
+}
