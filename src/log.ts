@@ -9,6 +9,11 @@ export function setLogLevel(value: string | undefined): void {
   level = value === "silent" || value === "warn" ? value : "info";
 }
 
+/** Whether a line of this severity would be written (lets callers skip work for lines nobody reads). */
+export function logs(severity: "info" | "warn" = "info"): boolean {
+  return level !== "silent" && !(level === "warn" && severity === "info");
+}
+
 export function log(msg: string, fields: Record<string, string | number | boolean | undefined>, severity: "info" | "warn" = "info"): void {
   if (level === "silent" || (level === "warn" && severity === "info")) return;
   (severity === "warn" ? console.warn : console.log)(JSON.stringify({ level: severity, msg, ...fields }));

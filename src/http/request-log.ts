@@ -1,7 +1,7 @@
 // The request log: one JSON line per request with method, route pattern, status, time, and a topic hash
 // (never a topic, a path, a token or an endpoint secret).
 import type { IRequest } from "itty-router";
-import { log, topicHash } from "../log";
+import { log, logs, topicHash } from "../log";
 
 export interface RequestNote {
   started: number;
@@ -28,6 +28,8 @@ export async function requestLog(response: Response | undefined, request: IReque
   const n = notes.get(request);
   const route = request.route ?? "none";
   if (!n || route === "/health" || route === "/metrics" || request.method === "OPTIONS") return undefined;
+  const severity = (response?.status ?? 500) >= 500 ? "warn" : "info";
+  if (!logs(severity)) return undefined; // no hashing for a line nobody will read
   log(
     "request",
     {
@@ -39,7 +41,7 @@ export async function requestLog(response: Response | undefined, request: IReque
       event: n.event,
       mode: n.mode,
     },
-    (response?.status ?? 500) >= 500 ? "warn" : "info",
+    severity,
   );
   return undefined;
 }
