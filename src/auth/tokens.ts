@@ -80,9 +80,9 @@ export async function authenticate(request: Request, env: Env, auth: AuthConfig)
 
 /**
  * Tokens already verified in this isolate, for at most VERIFIED_TTL_MS and never past their `exp`:
- * an application sends the same token with every request, and a signature check per publish is the
- * largest cost on the hub's hot path (docs/performance.md). A key removed from the issuer's JWKS stops
- * being trusted here within that time.
+ * an application sends the same token with every request, so a signature check per request is work
+ * the hot path can skip (docs/performance.md). A key removed from the issuer's JWKS stops being
+ * trusted here within that time.
  */
 const verified = new Map<string, { principal: Principal; until: number }>();
 const VERIFIED_TTL_MS = 5 * 60_000;
