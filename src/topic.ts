@@ -30,7 +30,7 @@ import {
   type SocketAttachment,
   SocketIndex,
 } from "./topic/sockets";
-import { type SubscriptionRow, TopicStore } from "./topic/store";
+import { type SubscriptionRow, TopicStore, TRIM_EVERY } from "./topic/store";
 import { applyUpdate } from "./topic/content";
 import { ackOutcome, type SyncFailure, syncError } from "./topic/sync";
 import { impliedOpens } from "./topic/derive";
@@ -338,8 +338,8 @@ export class Topic extends DurableObject<Env> {
     const now = Date.now();
     // A resent event (same id) is how a subscriber restores sync (§2.6, §3.2.1): accept it again, but
     // not sooner than RESEND_MIN_SECONDS after the last time, so that resends cannot loop.
-    const previous = this.store.eventById(req.notification.id);
     const minGap = this.config.resendMinSeconds * 1000;
+    const previous = this.recentAcceptance(req.notification.id, now - minGap);
     if (previous && minGap > 0 && now - previous.accepted_at < minGap) {
       const wait = Math.ceil((previous.accepted_at + minGap - now) / 1000);
       return { ...fail(429, "throttled", `event ${req.notification.id} was accepted ${now - previous.accepted_at} ms ago; resend it no sooner than ${this.config.resendMinSeconds} s after the previous one`), retryAfter: wait };
@@ -360,7 +360,7 @@ export class Topic extends DurableObject<Env> {
           const seq = append();
           this.store.upsertContext(req.anchor!, req.anchorType!, req.notification, versionId, seq);
           this.store.setCurrentAnchor(req.anchor);
-          const dropped = this.store.trimContexts(MAX_OPEN_CONTEXTS);
+          const dropped = seq % TRIM_EVERY === 0 ? this.store.trimContexts(MAX_OPEN_CONTEXTS) : [];
           if (dropped.length > 0) this.log("contexts.trimmed", { count: dropped.length }, "warn");
           return ok(seq);
         }
@@ -390,9 +390,11 @@ export class Topic extends DurableObject<Env> {
       count("fhircast_events_rejected_total", { status: String(applied.status) });
       return applied;
     }
-    this.scheduleAlarm();
     const seq = applied.value;
-    this.noteRecent(out.id, seq, req.eventName);
+    // The alarm needs moving only when it is not set or is later than the new ack deadline.
+    const ackDue = now + this.config.ackTimeoutSeconds * 1000;
+    if (this.alarmAt === undefined || !tracked || ackDue < this.alarmAt) this.scheduleAlarm();
+    this.noteRecent(out.id, seq, req.eventName, now);
     const anchor = anchorChange(req);
     const { sent, stalled } = this.sockets.broadcast(req.eventName, JSON.stringify(out), { track: tracked ? seq : undefined, anchor });
     if (req.role === "open") {
@@ -410,16 +412,39 @@ export class Topic extends DurableObject<Env> {
 
   // ---- synchronization (§2.5, §3.2.1) -----------------------------------------------------------
 
-  /** Ids of recently logged events, so that acknowledgements (N per event) skip the SQL lookup. */
-  private recent = new Map<string, { seq: number; name: string }>();
+  /**
+   * Recently logged events by id, in acceptance order, so that acknowledgements (N per event) and the
+   * resend check skip SQL. The map holds every event accepted by this instance since `recentSince`.
+   */
+  private recent = new Map<string, { seq: number; name: string; accepted_at: number }>();
+  private recentSince = Date.now();
+  private recentLoaded = false;
 
-  private noteRecent(id: string, seq: number, name: string): void {
-    if (this.recent.size >= RECENT_EVENTS) this.recent.delete(this.recent.keys().next().value!);
-    this.recent.set(id, { seq, name });
+  private noteRecent(id: string, seq: number, name: string, acceptedAt: number): void {
+    this.recent.delete(id); // a resend moves to the end (newest)
+    if (this.recent.size >= RECENT_EVENTS) {
+      const [oldestId, oldest] = this.recent.entries().next().value!;
+      this.recent.delete(oldestId);
+      this.recentSince = Math.max(this.recentSince, oldest.accepted_at + 1);
+    }
+    this.recent.set(id, { seq, name, accepted_at: acceptedAt });
   }
 
   private recentEvent(id: string): { seq: number; name: string } | undefined {
     return this.recent.get(id) ?? this.store.eventById(id);
+  }
+
+  /** The last acceptance of `id` if it may be at or after `since`; from memory when that covers it. */
+  private recentAcceptance(id: string, since: number): { accepted_at: number } | undefined {
+    if (!this.recentLoaded) {
+      // Once per instance: the events of the window, so that the map covers it from now on.
+      this.recentLoaded = true;
+      for (const e of this.store.eventsSince(since)) this.noteRecent(e.id, e.seq, e.name, e.accepted_at);
+      this.recentSince = Math.min(this.recentSince, since);
+    }
+    const hit = this.recent.get(id);
+    if (hit) return hit;
+    return since >= this.recentSince ? undefined : this.store.eventById(id);
   }
 
   /**
@@ -434,6 +459,7 @@ export class Topic extends DurableObject<Env> {
     const now = Date.now();
     const event = syncError(this.topicName(), name, failed, failure, now);
     const seq = this.ctx.storage.transactionSync(() => this.store.appendEvent(event, now, this.config.eventLogLimit));
+    this.noteRecent(event.id, seq, "SyncError", now);
     const { sent } = this.sockets.broadcast("SyncError", JSON.stringify(event), { exclude: sub });
     this.sockets.noteSyncError(sub, failure.kind, event.timestamp);
     this.sockets.toInspectors(() => inspectorEvent(seq, now, event));

@@ -23,6 +23,9 @@ export type ContextRow = {
   opened_seq: number;
 };
 
+/** How often (in events) the event log and the open contexts are trimmed back to their bounds. */
+export const TRIM_EVERY = 16;
+
 export type DeadlineKind = "connect" | "lease" | "idle" | "ack" | "heartbeat";
 
 export class TopicStore {
@@ -152,7 +155,8 @@ export class TopicStore {
         n.id, n.event["hub.event"], acceptedAt, JSON.stringify(n),
       )
       .one().seq;
-    if (seq > limit) this.sql.exec(`DELETE FROM events WHERE seq <= ?`, seq - limit);
+    // Trimmed every TRIM_EVERY events, not every time: the log holds `limit` to `limit + TRIM_EVERY - 1`.
+    if (seq > limit && seq % TRIM_EVERY === 0) this.sql.exec(`DELETE FROM events WHERE seq <= ?`, seq - limit);
     return seq;
   }
   /** The newest log entry for an event id (a resend reuses the id). */
@@ -161,6 +165,13 @@ export class TopicStore {
       .exec<{ seq: number; name: string; accepted_at: number }>(
         `SELECT seq, name, accepted_at FROM events WHERE id = ? ORDER BY seq DESC LIMIT 1`, id)
       .toArray()[0];
+  }
+  /** Events accepted at or after `since`, oldest first. */
+  eventsSince(since: number): { id: string; seq: number; name: string; accepted_at: number }[] {
+    return this.sql
+      .exec<{ id: string; seq: number; name: string; accepted_at: number }>(
+        `SELECT id, seq, name, accepted_at FROM events WHERE accepted_at >= ? ORDER BY seq`, since)
+      .toArray();
   }
   eventBySeq(seq: number): { id: string; name: string } | undefined {
     return this.sql.exec<{ id: string; name: string }>(`SELECT id, name FROM events WHERE seq = ?`, seq).toArray()[0];
