@@ -351,6 +351,11 @@ export class Topic extends DurableObject<Env> {
       const append = () => {
         const seq = this.store.appendEvent(out, now, this.config.eventLogLimit);
         if (tracked) this.store.setDeadline("ack", String(seq), now + this.config.ackTimeoutSeconds * 1000);
+        // Bounded every TRIM_EVERY events of any kind, not on every open (docs/decisions.md).
+        if (seq % TRIM_EVERY === 0) {
+          const dropped = this.store.trimContexts(MAX_OPEN_CONTEXTS);
+          if (dropped.length > 0) this.log("contexts.trimmed", { count: dropped.length }, "warn");
+        }
         return seq;
       };
       switch (req.role) {
@@ -360,8 +365,6 @@ export class Topic extends DurableObject<Env> {
           const seq = append();
           this.store.upsertContext(req.anchor!, req.anchorType!, req.notification, versionId, seq);
           this.store.setCurrentAnchor(req.anchor);
-          const dropped = seq % TRIM_EVERY === 0 ? this.store.trimContexts(MAX_OPEN_CONTEXTS) : [];
-          if (dropped.length > 0) this.log("contexts.trimmed", { count: dropped.length }, "warn");
           return ok(seq);
         }
         case "close": {
