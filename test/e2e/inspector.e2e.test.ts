@@ -153,6 +153,12 @@ describe("the inspector and sandbox page in headless Chromium", () => {
     await connectApp(p, "Reporter");
     const rows = p.locator("#subscribers tbody tr");
     await p.waitForFunction(() => document.querySelectorAll("#subscribers tbody tr[data-sub]").length === 2, undefined, { timeout: WAIT_MS });
+    // The table refreshes on every subscription change; the connects may land after the subscribes.
+    await p.waitForFunction(
+      () => [...document.querySelectorAll("#subscribers tbody tr[data-sub]")].every((r) => r.querySelectorAll("td")[1]?.textContent === "connected"),
+      undefined,
+      { timeout: WAIT_MS },
+    );
     for (const name of ["Viewer", "Reporter"]) {
       const row = rows.filter({ has: p.locator("th", { hasText: name }) });
       await expect(row.locator("td").nth(0).textContent()).resolves.toContain("Patient-open");
