@@ -213,20 +213,28 @@ export class Topic extends DurableObject<Env> {
 
   /** Removes a subscription; if its socket is open, sends the denial and closes it with 1000. */
   private endSubscription(row: SubscriptionRow, reason: string): void {
-    const now = Date.now();
-    this.ctx.storage.transactionSync(() => {
-      this.store.deleteSubscription(row.id);
-      this.touch(now);
-    });
-    this.scheduleAlarm();
-    this.sockets.toInspectors(subscribersChanged);
-    const ws = this.sockets.get(row.id);
-    this.sockets.forget(row.id);
+    const ws = this.removeSubscription(row.id);
     if (ws) {
-      socketClosed();
       sendFrame(ws, JSON.stringify(this.denial(row.events, reason)));
       closeSocket(ws, CLOSE.normal, reason);
     }
+  }
+
+  /**
+   * The one way a subscription ends: its row and deadlines go, the alarm and the inspectors follow,
+   * and its socket leaves the index. Returns the socket, still open, for the caller to close.
+   */
+  private removeSubscription(id: string): WebSocket | undefined {
+    this.ctx.storage.transactionSync(() => {
+      this.store.deleteSubscription(id);
+      this.touch(Date.now());
+    });
+    this.scheduleAlarm();
+    this.sockets.toInspectors(subscribersChanged);
+    const ws = this.sockets.get(id);
+    this.sockets.forget(id);
+    if (ws) socketClosed();
+    return ws;
   }
 
   private confirmation(events: string[], leaseSeconds: number): Confirmation {
@@ -529,14 +537,7 @@ export class Topic extends DurableObject<Env> {
     const att = this.sockets.attachment(ws);
     const row = att && this.ready ? this.store.subscription(att.sub) : undefined;
     if (row) {
-      this.ctx.storage.transactionSync(() => {
-        this.store.deleteSubscription(row.id);
-        this.touch(Date.now());
-      });
-      this.scheduleAlarm();
-      this.sockets.forget(row.id);
-      socketClosed();
-      this.sockets.toInspectors(subscribersChanged);
+      this.removeSubscription(row.id);
       this.log("frame.refused", { sub: row.id }, "warn");
     }
     closeSocket(ws, 1009, `frames over ${MAX_FRAME_BYTES} bytes are refused`);
@@ -597,7 +598,7 @@ export class Topic extends DurableObject<Env> {
   private dropSocket(ws: WebSocket, code: number): void {
     if (this.sockets.isInspector(ws)) {
       this.sockets.forgetInspector(ws);
-      if (code !== 1005 && code !== 1006 && code !== 1015) closeSocket(ws, code, "");
+      reciprocateClose(ws, code);
       return;
     }
     const att = this.sockets.attachment(ws);
@@ -608,19 +609,13 @@ export class Topic extends DurableObject<Env> {
       const failed = (pendingSeq !== undefined ? this.store.eventBySeq(pendingSeq) : undefined) ?? this.store.lastEventOf(att.events);
       this.outOfSync(att.sub, { eventId: failed?.id ?? "none", eventName: failed?.name ?? "none" }, { kind: "closed", code }, false);
     }
-    this.sockets.forget(att.sub);
     if (row) {
-      socketClosed();
-      this.ctx.storage.transactionSync(() => {
-        this.store.deleteSubscription(att.sub);
-        this.touch(Date.now());
-      });
-      this.scheduleAlarm();
-      this.sockets.toInspectors(subscribersChanged);
+      this.removeSubscription(att.sub);
       this.log("disconnect", { sub: att.sub, code });
+    } else {
+      this.sockets.forget(att.sub);
     }
-    // Reciprocate the close; 1005/1006/1015 must not be sent in a close frame.
-    if (code !== 1005 && code !== 1006 && code !== 1015) closeSocket(ws, code, "");
+    reciprocateClose(ws, code);
   }
 
   // ---- deadlines -----------------------------------------------------------------------------
@@ -713,6 +708,11 @@ function ownership(row: SubscriptionRow, clientId: string | undefined) {
 function anchorChange(req: PublishRequest): AnchorChange | undefined {
   if ((req.role !== "open" && req.role !== "close") || !req.anchor || !req.anchorType) return undefined;
   return { role: req.role, type: req.anchorType, id: req.anchor.slice(req.anchorType.length + 1) };
+}
+
+/** Answers a close with the same code; 1005, 1006 and 1015 must never be sent in a close frame. */
+function reciprocateClose(ws: WebSocket, code: number): void {
+  if (code !== 1005 && code !== 1006 && code !== 1015) closeSocket(ws, code, "");
 }
 
 /** An acknowledgement `{id, status?}` (§2.5), or undefined for any other frame (ignored, never thrown). */
