@@ -6,7 +6,7 @@ import { DurableObject } from "cloudflare:workers";
 import { hubSettings, type Env, type HubConfig } from "./config";
 import { endpointUrl, hashSecret, newSecret, parseEndpoint } from "./endpoint";
 import type { EventCatalog } from "./events/catalog";
-import type { PublishRequest } from "./protocol/publish";
+import type { PublishCall, PublishRequest } from "./protocol/publish";
 import type { SubscribeRequest } from "./protocol/subscription";
 import {
   type Confirmation,
@@ -31,6 +31,7 @@ import {
   SocketIndex,
 } from "./topic/sockets";
 import { type SubscriptionRow, TopicStore, TRIM_EVERY } from "./topic/store";
+import { AckDeadlines } from "./topic/acks";
 import { applyUpdate } from "./topic/content";
 import { ackOutcome, type SyncFailure, syncError } from "./topic/sync";
 import { impliedOpens } from "./topic/derive";
@@ -44,8 +45,6 @@ export const MAX_FRAME_BYTES = 16_384;
 /** The path the Worker forwards the inspector's live socket to. */
 export const INSPECTOR_PATH = "/inspect/live";
 
-/** How many recent event ids the object remembers in memory for acknowledgements. */
-const RECENT_EVENTS = 2048;
 
 /** Most open contexts a topic keeps (multi-tab); the least recently opened is dropped beyond it. */
 export const MAX_OPEN_CONTEXTS = 100;
@@ -63,6 +62,8 @@ export class Topic extends DurableObject<Env> {
   private tag: string | undefined;
   /** The alarm time this instance last set; undefined when unknown (fresh instance, alarm just ran). */
   private alarmAt: number | undefined;
+  /** Which delivered events still await acknowledgements, and when (rebuilt on wake). */
+  private readonly acks = new AckDeadlines();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -76,6 +77,7 @@ export class Topic extends DurableObject<Env> {
       migrate(ctx.storage);
       this.tag = this.store.getMeta("topic_hash");
       this.reconcileSockets();
+      this.acks.load(this.sockets.attachments().map((a) => a.pending));
     }
   }
 
@@ -340,29 +342,35 @@ export class Topic extends DurableObject<Env> {
    * Accepts a validated event: applies it to the topic's state and logs it in one transaction, then
    * sends it to every subscriber of that event (the requester included, when subscribed).
    */
-  async publish(req: PublishRequest): Promise<Result<{ seq: number }>> {
+  async publish(call: PublishCall): Promise<Result<{ seq: number }>> {
+    const req: PublishRequest = { ...call, notification: JSON.parse(call.notification) as Notification };
     const topic = req.notification.event["hub.topic"];
     if (!this.ready) this.ensureSchema(topic, await topicHash(topic));
     const now = Date.now();
     // A resent event (same id) is how a subscriber restores sync (§2.6, §3.2.1): accept it again, but
     // not sooner than RESEND_MIN_SECONDS after the last time, so that resends cannot loop.
     const minGap = this.config.resendMinSeconds * 1000;
-    const previous = this.recentAcceptance(req.notification.id, now - minGap);
+    const previous = this.recentEvent(req.notification.id);
     if (previous && minGap > 0 && now - previous.accepted_at < minGap) {
       const wait = Math.ceil((previous.accepted_at + minGap - now) / 1000);
       return { ...fail(429, "throttled", `event ${req.notification.id} was accepted ${now - previous.accepted_at} ms ago; resend it no sooner than ${this.config.resendMinSeconds} s after the previous one`), retryAfter: wait };
     }
     // Acknowledgements are tracked for every event but SyncError: no SyncError about a SyncError.
     const tracked = req.eventName !== "SyncError";
+    const ackDue = now + this.config.ackTimeoutSeconds * 1000;
+    const wroteAckRow = tracked && !this.acks.rowSet;
     let out: Notification = req.notification;
+    let frame = "";
     const applied = this.ctx.storage.transactionSync((): Result<number> => {
+      // Serialized at most once: the same JSON is logged, stored as the open context and sent.
       const append = () => {
-        const seq = this.store.appendEvent(out, now, this.config.eventLogLimit);
-        if (tracked) this.store.setDeadline("ack", String(seq), now + this.config.ackTimeoutSeconds * 1000);
+        frame = out === req.notification ? call.notification : JSON.stringify(out);
+        const seq = this.store.appendEvent(out.id, req.eventName, frame, now, this.config.eventLogLimit);
+        if (wroteAckRow) this.store.setDeadlineNoLater("ack", "", ackDue);
         // Bounded every TRIM_EVERY events of any kind, not on every open (docs/decisions.md).
         if (seq % TRIM_EVERY === 0) {
           const dropped = this.store.trimContexts(MAX_OPEN_CONTEXTS);
-          if (dropped.length > 0) this.log("contexts.trimmed", { count: dropped.length }, "warn");
+          if (dropped > 0) this.log("contexts.trimmed", { count: dropped }, "warn");
         }
         return seq;
       };
@@ -371,7 +379,7 @@ export class Topic extends DurableObject<Env> {
           const versionId = crypto.randomUUID();
           out = withVersion(req.notification, versionId);
           const seq = append();
-          this.store.upsertContext(req.anchor!, req.anchorType!, req.notification, versionId, seq);
+          this.store.upsertContext(req.anchor!, req.anchorType!, frame, versionId, seq);
           this.store.setCurrentAnchor(req.anchor);
           return ok(seq);
         }
@@ -402,12 +410,14 @@ export class Topic extends DurableObject<Env> {
       return applied;
     }
     const seq = applied.value;
-    // The alarm needs moving only when it is not set or is later than the new ack deadline.
-    const ackDue = now + this.config.ackTimeoutSeconds * 1000;
-    if (this.alarmAt === undefined || !tracked || ackDue < this.alarmAt) this.scheduleAlarm();
+    if (wroteAckRow) {
+      this.acks.rowSet = true;
+      if (this.alarmAt === undefined || ackDue < this.alarmAt) this.scheduleAlarm();
+    }
     this.noteRecent(out.id, seq, req.eventName, now);
     const anchor = anchorChange(req);
-    const { sent, stalled } = this.sockets.broadcast(req.eventName, JSON.stringify(out), { track: tracked ? seq : undefined, anchor });
+    const { sent, stalled } = this.sockets.broadcast(req.eventName, frame, { track: tracked ? seq : undefined, anchor });
+    if (tracked) this.acks.delivered(seq, now, sent);
     if (req.role === "open") {
       for (const d of impliedOpens(out)) this.sockets.broadcastDerived(d, JSON.stringify(d.notification), req.eventName);
     }
@@ -424,38 +434,30 @@ export class Topic extends DurableObject<Env> {
   // ---- synchronization (§2.5, §3.2.1) -----------------------------------------------------------
 
   /**
-   * Recently logged events by id, in acceptance order, so that acknowledgements (N per event) and the
-   * resend check skip SQL. The map holds every event accepted by this instance since `recentSince`.
+   * The event log's index in memory, by id (a resend moves to the end): acknowledgements (N per event)
+   * and the resend check never query SQL. Loaded once per instance; it keeps at least as many ids as
+   * the log holds rows, so an id it lacks is not in the log either.
    */
-  private recent = new Map<string, { seq: number; name: string; accepted_at: number }>();
-  private recentSince = Date.now();
-  private recentLoaded = false;
+  private logIndex: Map<string, { seq: number; name: string; accepted_at: number }> | undefined;
+
+  private loggedEvents(): Map<string, { seq: number; name: string; accepted_at: number }> {
+    if (!this.logIndex) {
+      this.logIndex = new Map();
+      for (const e of this.store.eventIndex()) this.noteRecent(e.id, e.seq, e.name, e.accepted_at);
+    }
+    return this.logIndex;
+  }
 
   private noteRecent(id: string, seq: number, name: string, acceptedAt: number): void {
-    this.recent.delete(id); // a resend moves to the end (newest)
-    if (this.recent.size >= RECENT_EVENTS) {
-      const [oldestId, oldest] = this.recent.entries().next().value!;
-      this.recent.delete(oldestId);
-      this.recentSince = Math.max(this.recentSince, oldest.accepted_at + 1);
-    }
-    this.recent.set(id, { seq, name, accepted_at: acceptedAt });
+    const index = this.loggedEvents();
+    index.delete(id);
+    index.set(id, { seq, name, accepted_at: acceptedAt });
+    // The log holds at most EVENT_LOG_LIMIT + TRIM_EVERY - 1 rows (store.appendEvent).
+    if (index.size > this.config.eventLogLimit + TRIM_EVERY) index.delete(index.keys().next().value!);
   }
 
-  private recentEvent(id: string): { seq: number; name: string } | undefined {
-    return this.recent.get(id) ?? this.store.eventById(id);
-  }
-
-  /** The last acceptance of `id` if it may be at or after `since`; from memory when that covers it. */
-  private recentAcceptance(id: string, since: number): { accepted_at: number } | undefined {
-    if (!this.recentLoaded) {
-      // Once per instance: the events of the window, so that the map covers it from now on.
-      this.recentLoaded = true;
-      for (const e of this.store.eventsSince(since)) this.noteRecent(e.id, e.seq, e.name, e.accepted_at);
-      this.recentSince = Math.min(this.recentSince, since);
-    }
-    const hit = this.recent.get(id);
-    if (hit) return hit;
-    return since >= this.recentSince ? undefined : this.store.eventById(id);
+  private recentEvent(id: string): { seq: number; name: string; accepted_at: number } | undefined {
+    return this.loggedEvents().get(id);
   }
 
   /**
@@ -469,9 +471,10 @@ export class Topic extends DurableObject<Env> {
     const name = att?.name ?? row?.name ?? row?.client_id ?? sub;
     const now = Date.now();
     const event = syncError(this.topicName(), name, failed, failure, now);
-    const seq = this.ctx.storage.transactionSync(() => this.store.appendEvent(event, now, this.config.eventLogLimit));
+    const frame = JSON.stringify(event);
+    const seq = this.ctx.storage.transactionSync(() => this.store.appendEvent(event.id, "SyncError", frame, now, this.config.eventLogLimit));
     this.noteRecent(event.id, seq, "SyncError", now);
-    const { sent } = this.sockets.broadcast("SyncError", JSON.stringify(event), { exclude: sub });
+    const { sent } = this.sockets.broadcast("SyncError", frame, { exclude: sub });
     this.sockets.noteSyncError(sub, failure.kind, event.timestamp);
     this.sockets.toInspectors(() => inspectorEvent(seq, now, event));
     this.log("syncerror", { sub, reason: failure.kind, delivered: sent }, "warn");
@@ -525,7 +528,9 @@ export class Topic extends DurableObject<Env> {
     const outcome = ackOutcome(parsed.status);
     count("fhircast_acks_total", { outcome: outcome.success ? "success" : outcome.failure.kind });
     // Each event is judged once per subscriber: a second answer, or one for an untracked event, is ignored.
-    if (!this.sockets.answer(att.sub, event.seq, outcome.success) || outcome.success) return;
+    if (!this.sockets.answer(att.sub, event.seq, outcome.success)) return;
+    this.acks.answered(event.seq);
+    if (outcome.success) return;
     this.outOfSync(att.sub, { eventId: parsed.id, eventName: event.name }, outcome.failure, false);
   }
 
@@ -625,6 +630,7 @@ export class Topic extends DurableObject<Env> {
     this.alarmAt = undefined; // the alarm that fired is consumed
     if (!this.ready) return;
     const now = Date.now();
+    let acksDue = false;
     for (const d of this.store.dueDeadlines(now)) {
       if (d.kind === "connect") {
         const row = this.store.subscription(d.ref);
@@ -642,15 +648,9 @@ export class Topic extends DurableObject<Env> {
           this.store.deleteDeadline("lease", d.ref);
         }
       } else if (d.kind === "ack") {
+        // One row (older versions kept one per event: any ref is consumed the same way).
         this.store.deleteDeadline("ack", d.ref);
-        const seq = Number(d.ref);
-        const missed = this.sockets.takeMissed(seq);
-        const event = missed.length > 0 ? this.store.eventBySeq(seq) : undefined;
-        for (const m of missed) {
-          const failed = { eventId: event?.id ?? "unknown", eventName: event?.name ?? "unknown" };
-          const timeout: SyncFailure = { kind: "timeout", seconds: this.config.ackTimeoutSeconds };
-          this.outOfSync(m.sub, failed, timeout, m.misses >= this.config.unresponsiveThreshold);
-        }
+        acksDue = true;
       } else if (d.kind === "heartbeat") {
         this.store.deleteDeadline("heartbeat", "");
         this.heartbeat(now);
@@ -658,7 +658,24 @@ export class Topic extends DurableObject<Env> {
         if (this.deleteIfIdle(now)) return;
       }
     }
+    if (acksDue) this.checkAcks(now);
     this.scheduleAlarm();
+  }
+
+  /** Raises a timeout SyncError for every recipient that has not answered an event in time (§2.5). */
+  private checkAcks(now: number): void {
+    const { seqs, next } = this.acks.takeOverdue(now, this.config.ackTimeoutSeconds * 1000, (from) => this.store.acceptedTimes(from));
+    for (const seq of seqs) {
+      const missed = this.sockets.takeMissed(seq);
+      const event = missed.length > 0 ? this.store.eventBySeq(seq) : undefined;
+      for (const m of missed) {
+        const failed = { eventId: event?.id ?? "unknown", eventName: event?.name ?? "unknown" };
+        const timeout: SyncFailure = { kind: "timeout", seconds: this.config.ackTimeoutSeconds };
+        this.outOfSync(m.sub, failed, timeout, m.misses >= this.config.unresponsiveThreshold);
+      }
+    }
+    this.acks.rowSet = next !== undefined;
+    if (next !== undefined) this.store.setDeadline("ack", "", next);
   }
 
   /**
@@ -686,6 +703,8 @@ export class Topic extends DurableObject<Env> {
       void this.ctx.storage.deleteAll();
       this.ready = false;
       this.alarmAt = undefined;
+      this.acks.reset();
+      this.logIndex = undefined;
       this.log("topic.deleted", {});
       return true;
     }

@@ -117,7 +117,7 @@ async function publish(request: Request, env: Env, body: unknown, pathTopic?: st
     (await rateLimit(env, request, who.value, "publish"));
   if (denied) return failure(denied, "outcome");
   const started = Date.now();
-  const result = await topicStub(env, topic).publish(req.value);
+  const result = await topicStub(env, topic).publish({ ...req.value, notification: JSON.stringify(req.value.notification) });
   if (!result.ok) return failure(result, "outcome");
   observePublish(Date.now() - started);
   return new Response(null, { status: 202 });

@@ -33,7 +33,13 @@ export function corsify(response: Response, request: IRequest, env: Env): Respon
   const o = request.headers.get("Origin");
   const allowOrigin = hubSettings(env).config.allowedOrigins.length === 0 ? "*" : o;
   if (!allowOrigin) return response;
-  const r = new Response(response.body, response);
+  // The hub's own responses have mutable headers; only an immutable one (e.g. a fetched asset) is copied.
+  let r = response;
+  try {
+    r.headers.set("Access-Control-Allow-Origin", allowOrigin);
+  } catch {
+    r = new Response(response.body, response);
+  }
   r.headers.set("Access-Control-Allow-Origin", allowOrigin);
   r.headers.set("Access-Control-Expose-Headers", "Retry-After, WWW-Authenticate");
   if (allowOrigin !== "*") r.headers.append("Vary", "Origin");

@@ -19,6 +19,13 @@ export interface PublishRequest {
   ops?: ContentOp[];
 }
 
+/**
+ * A validated publish as the Worker hands it to the topic object: the notification travels as its
+ * JSON text, which crosses the RPC boundary more cheaply than a structured clone of the object, and is
+ * the very frame the object sends for events it does not change (docs/performance.md).
+ */
+export type PublishCall = Omit<PublishRequest, "notification"> & { notification: string };
+
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 

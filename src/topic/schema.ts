@@ -48,6 +48,24 @@ export const MIGRATIONS: readonly { version: number; statements: readonly string
       `CREATE INDEX IF NOT EXISTS deadlines_due ON deadlines (due)`,
     ],
   },
+  {
+    // The event log without AUTOINCREMENT (which costs a sqlite_sequence write per event) and without
+    // the index on id (events are found by id in the object's in-memory index of the log). Seqs stay
+    // increasing: the newest row is never trimmed, so max(seq) + 1 never reuses a seq.
+    version: 2,
+    statements: [
+      `CREATE TABLE events_v2 (
+         seq INTEGER PRIMARY KEY,
+         id TEXT NOT NULL,
+         name TEXT NOT NULL,
+         accepted_at INTEGER NOT NULL,
+         body TEXT NOT NULL
+       )`,
+      `INSERT INTO events_v2 (seq, id, name, accepted_at, body) SELECT seq, id, name, accepted_at, body FROM events`,
+      `DROP TABLE events`,
+      `ALTER TABLE events_v2 RENAME TO events`,
+    ],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

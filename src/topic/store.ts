@@ -91,12 +91,16 @@ export class TopicStore {
   contexts(): ContextRow[] {
     return this.sql.exec<ContextRow>(`SELECT * FROM contexts ORDER BY opened_seq`).toArray();
   }
-  upsertContext(anchor: string, anchorType: string, openEvent: Notification, versionId: string, seq: number): void {
+  /**
+   * Records an open. `openEvent` is the event as distributed (JSON); the versionId inside it is the one
+   * it opened with, superseded by `version_id` after updates: readers always take `version_id`.
+   */
+  upsertContext(anchor: string, anchorType: string, openEvent: string, versionId: string, seq: number): void {
     this.sql.exec(
       `INSERT INTO contexts (anchor, anchor_type, open_event, version_id, opened_seq) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (anchor) DO UPDATE SET open_event = excluded.open_event, version_id = excluded.version_id,
          opened_seq = excluded.opened_seq`,
-      anchor, anchorType, JSON.stringify(openEvent), versionId, seq,
+      anchor, anchorType, openEvent, versionId, seq,
     );
   }
   /** Removes an anchor's context and its content; returns whether it was open. */
@@ -105,13 +109,15 @@ export class TopicStore {
     this.sql.exec(`DELETE FROM content WHERE anchor = ?`, anchor);
     return removed;
   }
-  /** Keeps at most `limit` open contexts, dropping the least recently opened; returns dropped anchors. */
-  trimContexts(limit: number): string[] {
-    const dropped = this.sql
-      .exec<{ anchor: string }>(`SELECT anchor FROM contexts ORDER BY opened_seq DESC LIMIT -1 OFFSET ?`, limit)
-      .toArray()
-      .map((r) => r.anchor);
-    for (const a of dropped) this.deleteContext(a);
+  /**
+   * Keeps at most `limit` open contexts, dropping the least recently opened and their content; returns
+   * how many were dropped. Two statements whatever the count (it runs every TRIM_EVERY events).
+   */
+  trimContexts(limit: number): number {
+    const dropped = this.sql.exec(
+      `DELETE FROM contexts WHERE anchor IN (SELECT anchor FROM contexts ORDER BY opened_seq DESC LIMIT -1 OFFSET ?)`, limit,
+    ).rowsWritten;
+    if (dropped > 0) this.sql.exec(`DELETE FROM content WHERE anchor NOT IN (SELECT anchor FROM contexts)`);
     return dropped;
   }
   setContextVersion(anchor: string, versionId: string): void {
@@ -147,34 +153,31 @@ export class TopicStore {
   }
 
   // ---- event log ------------------------------------------------------------------------
-  /** Appends an accepted event and trims the log to `limit` entries; returns its sequence number. */
-  appendEvent(n: Notification, acceptedAt: number, limit: number): number {
+  /**
+   * Appends an accepted event (`body`: its JSON as distributed) and trims the log to `limit` entries;
+   * returns its sequence number.
+   */
+  appendEvent(id: string, name: string, body: string, acceptedAt: number, limit: number): number {
     const seq = this.sql
-      .exec<{ seq: number }>(
-        `INSERT INTO events (id, name, accepted_at, body) VALUES (?, ?, ?, ?) RETURNING seq`,
-        n.id, n.event["hub.event"], acceptedAt, JSON.stringify(n),
-      )
+      .exec<{ seq: number }>(`INSERT INTO events (id, name, accepted_at, body) VALUES (?, ?, ?, ?) RETURNING seq`, id, name, acceptedAt, body)
       .one().seq;
     // Trimmed every TRIM_EVERY events, not every time: the log holds `limit` to `limit + TRIM_EVERY - 1`.
     if (seq > limit && seq % TRIM_EVERY === 0) this.sql.exec(`DELETE FROM events WHERE seq <= ?`, seq - limit);
     return seq;
   }
-  /** The newest log entry for an event id (a resend reuses the id). */
-  eventById(id: string): { seq: number; name: string; accepted_at: number } | undefined {
+  /** Id, name and acceptance time of every logged event, oldest first (the in-memory index of the log). */
+  eventIndex(): { id: string; seq: number; name: string; accepted_at: number }[] {
     return this.sql
-      .exec<{ seq: number; name: string; accepted_at: number }>(
-        `SELECT seq, name, accepted_at FROM events WHERE id = ? ORDER BY seq DESC LIMIT 1`, id)
-      .toArray()[0];
-  }
-  /** Events accepted at or after `since`, oldest first. */
-  eventsSince(since: number): { id: string; seq: number; name: string; accepted_at: number }[] {
-    return this.sql
-      .exec<{ id: string; seq: number; name: string; accepted_at: number }>(
-        `SELECT id, seq, name, accepted_at FROM events WHERE accepted_at >= ? ORDER BY seq`, since)
+      .exec<{ id: string; seq: number; name: string; accepted_at: number }>(`SELECT id, seq, name, accepted_at FROM events ORDER BY seq`)
       .toArray();
   }
   eventBySeq(seq: number): { id: string; name: string } | undefined {
     return this.sql.exec<{ id: string; name: string }>(`SELECT id, name FROM events WHERE seq = ?`, seq).toArray()[0];
+  }
+  /** Acceptance time of every logged event from seq `from` on, by seq. */
+  acceptedTimes(from: number): Map<number, number> {
+    const rows = this.sql.exec<{ seq: number; accepted_at: number }>(`SELECT seq, accepted_at FROM events WHERE seq >= ?`, from).toArray();
+    return new Map(rows.map((r) => [r.seq, r.accepted_at]));
   }
   /** The newest logged event among `names`, for a SyncError about a subscriber with nothing pending. */
   lastEventOf(names: string[]): { id: string; name: string } | undefined {
@@ -197,6 +200,13 @@ export class TopicStore {
   // ---- deadlines (one alarm multiplexed over this table) ----------------------------------
   setDeadline(kind: DeadlineKind, ref: string, due: number): void {
     this.sql.exec(`INSERT OR REPLACE INTO deadlines (kind, ref, due) VALUES (?, ?, ?)`, kind, ref, due);
+  }
+  /** Sets a deadline, or moves an existing one earlier, never later. */
+  setDeadlineNoLater(kind: DeadlineKind, ref: string, due: number): void {
+    this.sql.exec(
+      `INSERT INTO deadlines (kind, ref, due) VALUES (?, ?, ?) ON CONFLICT (kind, ref) DO UPDATE SET due = min(due, excluded.due)`,
+      kind, ref, due,
+    );
   }
   deleteDeadline(kind: DeadlineKind, ref: string): void {
     this.sql.exec(`DELETE FROM deadlines WHERE kind = ? AND ref = ?`, kind, ref);

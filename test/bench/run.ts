@@ -3,6 +3,8 @@
 // the baseline's with the ratio, and writes Markdown, JSON and an SVG plot. Loopback only, bounded.
 //   npm run bench                      full run, results in docs/benchmarks/
 //   npm run bench -- --smoke --out DIR  a few events, for CI (checks that it works, not timings)
+//   npm run bench -- --runtime plain --only throughput   a part, printed only (files with --out DIR)
+//     --runtime: wrangler | plain; --only: comma-separated latency, throughput, memory, soak
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
@@ -14,6 +16,11 @@ import { latencyPlot } from "./plot.ts";
 const args = process.argv.slice(2);
 const SMOKE = args.includes("--smoke");
 const OUT = args.includes("--out") ? args[args.indexOf("--out") + 1]! : join(ROOT, "docs", "benchmarks");
+const option = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const RUNTIMES = option("--runtime")?.split(",") ?? ["wrangler", "plain"];
+const ONLY = option("--only")?.split(",") ?? ["latency", "throughput", "memory", "soak"];
+/** A partial run prints its figures but writes files only where --out says. */
+const WRITE = args.includes("--out") || (option("--runtime") === undefined && option("--only") === undefined);
 
 const CONFIG = SMOKE
   ? { ns: [1, 3], events: 4, warmup: 1, throughputSeconds: 1, topics: 4, perTopic: 2, idleSubs: 10, idleTopics: 10 }
@@ -543,21 +550,21 @@ interface Results {
 
 /** Figures 1–4 on one runtime, hub and baseline alternating. */
 async function figures(runtime: Runtime, results: Results): Promise<void> {
-  await fresh(runtime, async (targets) => {
+  if (ONLY.includes("latency")) await fresh(runtime, async (targets) => {
     for (const n of CONFIG.ns) {
       const f = await latency(targets, n, runtime.name);
       results.latency.push(f);
       console.log(`${runtime.name}: latency N=${n}: hub p50 ${ms(f.delivered.hub!.p50)} p99 ${ms(f.delivered.hub!.p99)} | baseline p50 ${ms(f.delivered.baseline!.p50)} p99 ${ms(f.delivered.baseline!.p99)} ms`);
     }
   });
-  await fresh(runtime, async (targets) => {
+  if (ONLY.includes("throughput")) await fresh(runtime, async (targets) => {
     for (const [topics, perTopic, conc] of [[1, 10, 8], [CONFIG.topics, CONFIG.perTopic, 32]] as const) {
       const f = await throughput(targets, topics, perTopic, conc, runtime.name);
       results.throughput.push(f);
       console.log(`throughput ${f.label}: hub ${f.eventsPerSecond.hub!.toFixed(0)}/s | baseline ${f.eventsPerSecond.baseline!.toFixed(0)}/s`);
     }
   });
-  results.memory.push(...(await memoryFigures(runtime)));
+  if (ONLY.includes("memory")) results.memory.push(...(await memoryFigures(runtime)));
 }
 
 async function main(): Promise<void> {
@@ -570,16 +577,17 @@ async function main(): Promise<void> {
     throughput: [],
     memory: [],
   };
-  await figures(wranglerDev, results);
+  if (RUNTIMES.includes("wrangler")) await figures(wranglerDev, results);
   const plain = await plainWorkerd();
   try {
-    await figures(plain, results);
-    results.soak = await fresh(plain, (t) => soak(t));
+    if (RUNTIMES.includes("plain")) await figures(plain, results);
+    if (RUNTIMES.includes("plain") && ONLY.includes("soak")) results.soak = await fresh(plain, (t) => soak(t));
   } finally {
     await plain.dispose();
   }
   const md = markdown(results);
   console.log(`\n${md}`);
+  if (!WRITE) return;
   await mkdir(join(OUT, "results"), { recursive: true });
   await writeFile(join(OUT, "results", "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
   await writeFile(join(OUT, "results", "latest.md"), md);

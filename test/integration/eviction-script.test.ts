@@ -126,6 +126,7 @@ async function runScript(evict: boolean): Promise<{ outcome: Outcome; topic: str
   // 14: the ack deadlines pass: C missed its acks → a SyncError to A and B, a denial to C, close 1000.
   // (due = 1, not 0: a handler that reschedules mid-alarm would call setAlarm(0), which the runtime refuses.)
   await topicSql(topic, `UPDATE deadlines SET due = 1 WHERE kind = 'ack'`);
+  await topicSql(topic, `UPDATE events SET accepted_at = 1`); // time passes for the events too
   expect(await runDurableObjectAlarm(stub)).toBe(true);
   await frames({ A: 8, B: 3, C: 4 });
   out.closes.C = await clients.C!.waitClose(5000);

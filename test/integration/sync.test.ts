@@ -12,10 +12,14 @@ function stub(topic: string) {
   return env.TOPIC.get(env.TOPIC.idFromName(topic));
 }
 
-/** Makes every `kind` deadline of the topic due now and runs the alarm. */
+/**
+ * Makes every `kind` deadline of the topic due now and runs the alarm. For "ack", time passes for the
+ * events too: the log says they were accepted long ago (an answer is overdue by accepted_at + timeout).
+ */
 async function fireDeadlines(topic: string, kind: string): Promise<void> {
   await runInDurableObject(stub(topic), (_instance, state: DurableObjectState) => {
     state.storage.sql.exec(`UPDATE deadlines SET due = 0 WHERE kind = ?`, kind);
+    if (kind === "ack") state.storage.sql.exec(`UPDATE events SET accepted_at = 0`);
   });
   await runDurableObjectAlarm(stub(topic));
 }
