@@ -124,6 +124,38 @@ describe("storage", () => {
   });
 });
 
+describe("schema upgrades", () => {
+  it("an object created by schema version 1 is upgraded on wake: the event log keeps its rows and seqs and goes on from them", async () => {
+    const topic = uniqueTopic("upgrade");
+    expect((await publish(patientOpen(topic, "p1"))).status).toBe(202);
+    expect((await publish(patientOpen(topic, "p2"))).status).toBe(202);
+    // Put the storage back into the shape version 1 gave it.
+    for (const statement of [
+      `CREATE TABLE events_old AS SELECT * FROM events`,
+      `DROP TABLE events`,
+      `CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, name TEXT NOT NULL, accepted_at INTEGER NOT NULL, body TEXT NOT NULL)`,
+      `CREATE INDEX events_id ON events (id)`,
+      `INSERT INTO events SELECT * FROM events_old`,
+      `DROP TABLE events_old`,
+      `CREATE INDEX deadlines_due ON deadlines (due)`,
+      `UPDATE meta SET value = '1' WHERE key = 'schema_version'`,
+    ]) await topicSql(topic, statement);
+    const before = await topicSql<{ seq: number; id: string; body: string }>(topic, `SELECT seq, id, body FROM events ORDER BY seq`);
+    expect(before.map((r) => r.seq)).toEqual([1, 2]);
+
+    await evictDurableObject(topicStub(topic));
+    expect((await currentContext(topic))["context.type"]).toBe("Patient");
+    expect((await topicSql<{ value: string }>(topic, `SELECT value FROM meta WHERE key = 'schema_version'`))[0]?.value).toBe("2");
+    const events = (await topicSql<{ sql: string }>(topic, `SELECT sql FROM sqlite_master WHERE name = 'events'`))[0]!.sql;
+    expect(events).not.toContain("AUTOINCREMENT");
+    expect(await topicSql(topic, `SELECT name FROM sqlite_master WHERE name IN ('events_id', 'deadlines_due', 'events_v2')`)).toEqual([]);
+    expect(await topicSql(topic, `SELECT seq, id, body FROM events ORDER BY seq`)).toEqual(before);
+    const p3 = patientOpen(topic, "p3");
+    expect((await publish(p3)).status).toBe(202);
+    expect(await topicSql(topic, `SELECT seq FROM events WHERE id = ?`, p3.id)).toEqual([{ seq: 3 }]);
+  });
+});
+
 describe("idle topics are deleted (TOPIC_IDLE_SECONDS)", () => {
   /** Pretends the topic has been quiet for longer than the idle time. */
   async function makeQuiet(topic: string) {
