@@ -45,7 +45,6 @@ export const MAX_FRAME_BYTES = 16_384;
 /** The path the Worker forwards the inspector's live socket to. */
 export const INSPECTOR_PATH = "/inspect/live";
 
-
 /** Most open contexts a topic keeps (multi-tab); the least recently opened is dropped beyond it. */
 export const MAX_OPEN_CONTEXTS = 100;
 
@@ -62,7 +61,7 @@ export class Topic extends DurableObject<Env> {
   private tag: string | undefined;
   /** The alarm time this instance last set; undefined when unknown (fresh instance, alarm just ran). */
   private alarmAt: number | undefined;
-  /** Which delivered events still await acknowledgements, and when (rebuilt on wake). */
+  /** Which delivered events still await acknowledgements, from how many recipients (rebuilt on wake). */
   private readonly acks = new AckDeadlines();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -350,7 +349,7 @@ export class Topic extends DurableObject<Env> {
     // A resent event (same id) is how a subscriber restores sync (§2.6, §3.2.1): accept it again, but
     // not sooner than RESEND_MIN_SECONDS after the last time, so that resends cannot loop.
     const minGap = this.config.resendMinSeconds * 1000;
-    const previous = this.recentEvent(req.notification.id);
+    const previous = this.loggedEvent(req.notification.id);
     if (previous && minGap > 0 && now - previous.accepted_at < minGap) {
       const wait = Math.ceil((previous.accepted_at + minGap - now) / 1000);
       return { ...fail(429, "throttled", `event ${req.notification.id} was accepted ${now - previous.accepted_at} ms ago; resend it no sooner than ${this.config.resendMinSeconds} s after the previous one`), retryAfter: wait };
@@ -414,7 +413,7 @@ export class Topic extends DurableObject<Env> {
       this.acks.rowSet = true;
       if (this.alarmAt === undefined || ackDue < this.alarmAt) this.scheduleAlarm();
     }
-    this.noteRecent(out.id, seq, req.eventName, now);
+    this.noteLogged(out.id, seq, req.eventName, now);
     const anchor = anchorChange(req);
     const { sent, stalled } = this.sockets.broadcast(req.eventName, frame, { track: tracked ? seq : undefined, anchor });
     if (tracked) this.acks.delivered(seq, now, sent);
@@ -443,12 +442,12 @@ export class Topic extends DurableObject<Env> {
   private loggedEvents(): Map<string, { seq: number; name: string; accepted_at: number }> {
     if (!this.logIndex) {
       this.logIndex = new Map();
-      for (const e of this.store.eventIndex()) this.noteRecent(e.id, e.seq, e.name, e.accepted_at);
+      for (const e of this.store.eventIndex()) this.noteLogged(e.id, e.seq, e.name, e.accepted_at);
     }
     return this.logIndex;
   }
 
-  private noteRecent(id: string, seq: number, name: string, acceptedAt: number): void {
+  private noteLogged(id: string, seq: number, name: string, acceptedAt: number): void {
     const index = this.loggedEvents();
     index.delete(id);
     index.set(id, { seq, name, accepted_at: acceptedAt });
@@ -456,7 +455,7 @@ export class Topic extends DurableObject<Env> {
     if (index.size > this.config.eventLogLimit + TRIM_EVERY) index.delete(index.keys().next().value!);
   }
 
-  private recentEvent(id: string): { seq: number; name: string; accepted_at: number } | undefined {
+  private loggedEvent(id: string): { seq: number; name: string; accepted_at: number } | undefined {
     return this.loggedEvents().get(id);
   }
 
@@ -473,7 +472,7 @@ export class Topic extends DurableObject<Env> {
     const event = syncError(this.topicName(), name, failed, failure, now);
     const frame = JSON.stringify(event);
     const seq = this.ctx.storage.transactionSync(() => this.store.appendEvent(event.id, "SyncError", frame, now, this.config.eventLogLimit));
-    this.noteRecent(event.id, seq, "SyncError", now);
+    this.noteLogged(event.id, seq, "SyncError", now);
     const { sent } = this.sockets.broadcast("SyncError", frame, { exclude: sub });
     this.sockets.noteSyncError(sub, failure.kind, event.timestamp);
     this.sockets.toInspectors(() => inspectorEvent(seq, now, event));
@@ -523,7 +522,7 @@ export class Topic extends DurableObject<Env> {
     const parsed = parseAck(message);
     if (!parsed) return;
     const att = this.sockets.attachment(ws);
-    const event = att ? this.recentEvent(parsed.id) : undefined;
+    const event = att ? this.loggedEvent(parsed.id) : undefined;
     if (!att || !event) return;
     const outcome = ackOutcome(parsed.status);
     count("fhircast_acks_total", { outcome: outcome.success ? "success" : outcome.failure.kind });
