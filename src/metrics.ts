@@ -44,10 +44,15 @@ const HELP: Record<string, string> = {
   fhircast_subscriptions_total: "Subscription changes, by action.",
 };
 
+const UNSAFE = /["\\\n]/g;
+/** `k="v",…`; built by hand because it runs for every acknowledgement. */
 function key(labels: Labels): string {
-  return Object.entries(labels)
-    .map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, "_")}"`)
-    .join(",");
+  let out = "";
+  for (const name in labels) {
+    const v = labels[name]!;
+    out += `${out === "" ? "" : ","}${name}="${v.replace(UNSAFE, "_")}"`;
+  }
+  return out;
 }
 
 export function count(name: keyof typeof HELP, labels: Labels = {}, by = 1): void {

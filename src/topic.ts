@@ -30,7 +30,7 @@ import {
   type SocketAttachment,
   SocketIndex,
 } from "./topic/sockets";
-import { type SubscriptionRow, TopicStore, TRIM_EVERY } from "./topic/store";
+import { CONTEXT_TRIM_EVERY, type SubscriptionRow, TopicStore, TRIM_EVERY } from "./topic/store";
 import { AckDeadlines } from "./topic/acks";
 import { applyUpdate } from "./topic/content";
 import { ackOutcome, type SyncFailure, syncError } from "./topic/sync";
@@ -366,42 +366,47 @@ export class Topic extends DurableObject<Env> {
         frame = out === req.notification ? call.notification : JSON.stringify(out);
         const seq = this.store.appendEvent(out.id, req.eventName, frame, now, this.config.eventLogLimit);
         if (wroteAckRow) this.store.setDeadlineNoLater("ack", "", ackDue);
-        // Bounded every TRIM_EVERY events of any kind, not on every open (docs/decisions.md).
-        if (seq % TRIM_EVERY === 0) {
-          const dropped = this.store.trimContexts(MAX_OPEN_CONTEXTS);
-          if (dropped > 0) this.log("contexts.trimmed", { count: dropped }, "warn");
-        }
         return seq;
       };
-      switch (req.role) {
-        case "open": {
-          const versionId = crypto.randomUUID();
-          out = withVersion(req.notification, versionId);
-          const seq = append();
-          this.store.upsertContext(req.anchor!, req.anchorType!, frame, versionId, seq);
-          this.store.setCurrentAnchor(req.anchor);
-          return ok(seq);
+      /** Applies the event to the topic's state and logs it; the log's seq, or why not. */
+      const change = (): Result<number> => {
+        switch (req.role) {
+          case "open": {
+            const versionId = crypto.randomUUID();
+            out = withVersion(req.notification, versionId);
+            const seq = append();
+            this.store.upsertContext(req.anchor!, req.anchorType!, frame, versionId, seq);
+            this.store.setCurrentAnchor(req.anchor);
+            return ok(seq);
+          }
+          case "close": {
+            const wasOpen = this.store.deleteContext(req.anchor!);
+            if (this.store.currentAnchor() === req.anchor) this.store.setCurrentAnchor(undefined);
+            // A close of something not open is broadcast anyway (idempotent for subscribers), and logged.
+            if (!wasOpen) this.log("close.not-open", { event: req.eventName }, "warn");
+            return ok(append());
+          }
+          case "home": {
+            this.store.setCurrentAnchor(undefined);
+            return ok(append());
+          }
+          case "update": {
+            const result = applyUpdate(this.store, req);
+            if (!result.ok) return result;
+            out = result.value;
+            return ok(append());
+          }
+          default:
+            return ok(append());
         }
-        case "close": {
-          const wasOpen = this.store.deleteContext(req.anchor!);
-          if (this.store.currentAnchor() === req.anchor) this.store.setCurrentAnchor(undefined);
-          // A close of something not open is broadcast anyway (idempotent for subscribers), and logged.
-          if (!wasOpen) this.log("close.not-open", { event: req.eventName }, "warn");
-          return ok(append());
-        }
-        case "home": {
-          this.store.setCurrentAnchor(undefined);
-          return ok(append());
-        }
-        case "update": {
-          const result = applyUpdate(this.store, req);
-          if (!result.ok) return result;
-          out = result.value;
-          return ok(append());
-        }
-        default:
-          return ok(append());
+      };
+      const result = change();
+      // Bounded every CONTEXT_TRIM_EVERY events of any kind, not on every open (docs/decisions.md).
+      if (result.ok && result.value % CONTEXT_TRIM_EVERY === 0) {
+        const dropped = this.store.trimContexts(MAX_OPEN_CONTEXTS);
+        if (dropped > 0) this.log("contexts.trimmed", { count: dropped }, "warn");
       }
+      return result;
     });
     if (!applied.ok) {
       this.log("publish.rejected", { event: req.eventName, status: applied.status });

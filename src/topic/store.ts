@@ -25,6 +25,8 @@ export type ContextRow = {
 
 /** How often (in events) the event log and the open contexts are trimmed back to their bounds. */
 export const TRIM_EVERY = 16;
+/** How often (in events) the open contexts are trimmed back to their bound (each trim sorts them). */
+export const CONTEXT_TRIM_EVERY = 64;
 
 export type DeadlineKind = "connect" | "lease" | "idle" | "ack" | "heartbeat";
 
@@ -111,7 +113,7 @@ export class TopicStore {
   }
   /**
    * Keeps at most `limit` open contexts, dropping the least recently opened and their content; returns
-   * how many were dropped. Two statements whatever the count (it runs every TRIM_EVERY events).
+   * how many were dropped. Two statements whatever the count (it runs every CONTEXT_TRIM_EVERY events).
    */
   trimContexts(limit: number): number {
     const dropped = this.sql.exec(

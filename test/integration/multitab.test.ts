@@ -3,8 +3,10 @@
 // leaves the current one alone; a close of something not open is broadcast (202) and changes nothing.
 import { describe, expect, it } from "vitest";
 import {
-  asDistributedOpen, currentContext, homeOpen, patientClose, patientOpen, publish, reportClose, reportOpen, subscriber, uniqueTopic,
+  asDistributedOpen, currentContext, homeOpen, patientClose, patientOpen, publish, reportClose, reportOpen, subscriber, topicSql, uniqueTopic,
 } from "../helpers/hub";
+import { MAX_OPEN_CONTEXTS } from "../../src/topic";
+import { CONTEXT_TRIM_EVERY } from "../../src/topic/store";
 
 const EMPTY = { "context.type": "", context: [] };
 
@@ -144,5 +146,19 @@ describe("multi-tab state (§8)", () => {
     expect((await currentContext(topic))["context.type"]).toBe("Patient");
     expect((await publish(patientClose(topic, "p1"))).status).toBe(202);
     expect(await currentContext(topic)).toStrictEqual(EMPTY);
+  });
+});
+
+describe("bounded open contexts", () => {
+  it(`keeps at most ${MAX_OPEN_CONTEXTS} open contexts (plus those opened since the last trim), dropping the least recently opened`, async () => {
+    const topic = uniqueTopic("bound");
+    const opens = 2 * CONTEXT_TRIM_EVERY + 10; // past two trims
+    for (let i = 0; i < opens; i++) expect((await publish(patientOpen(topic, `p${i}`))).status).toBe(202);
+    const anchors = (await topicSql<{ anchor: string }>(topic, `SELECT anchor FROM contexts ORDER BY opened_seq`)).map((r) => r.anchor);
+    // The last trim (after the open with seq 2 × CONTEXT_TRIM_EVERY) kept the newest MAX_OPEN_CONTEXTS; 10 opens since.
+    const kept = Array.from({ length: MAX_OPEN_CONTEXTS + 10 }, (_, k) => `Patient/p${opens - MAX_OPEN_CONTEXTS - 10 + k}`);
+    expect(anchors).toEqual(kept);
+    const current = (await currentContext(topic)) as { context: { resource?: { id?: string } }[] };
+    expect(current.context[0]?.resource?.id).toBe(`p${opens - 1}`);
   });
 });
