@@ -48,7 +48,11 @@ const CURRENT: readonly string[] = [
    )`,
 ];
 
-/** Upgrades from older versions: each takes an object from `version - 1` to `version`. */
+/**
+ * Upgrades from older versions: each takes an object from `version - 1` to `version`. Each is frozen
+ * text: it repeats the DDL of its version on purpose, so that a later change to CURRENT cannot change
+ * what an old upgrade does.
+ */
 const UPGRADES: readonly { version: number; statements: readonly string[] }[] = [
   {
     // Version 1 had `events.seq` AUTOINCREMENT with an index on `events.id`, and an index on

@@ -5,7 +5,8 @@
 // Timings are printed, never asserted.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { currentContext, event, HubServer, patient, publish, removeDir, subscribe, tempStateDir, uniqueTopic, WsClient } from "../helpers/server";
-import { inspect, latencySummary, pool, rng, sleep, stalledSocket, until, watchReloads, workerdRssMiB } from "./support/reliability";
+import { rng } from "../helpers/rng";
+import { inspect, latencySummary, pool, sleep, stalledSocket, until, watchReloads, workerdRssMiB } from "./support/reliability";
 
 const IDLE_SECONDS = 3;
 

@@ -9,21 +9,12 @@ import { DEV_AUDIENCE, DEV_ISSUER } from "../../src/auth/dev-issuer";
 import {
   connect, currentContext, event, form, hubFetch, mintToken, patient, publishInit, subscribe, subscribeForm, topicSql, uniqueTopic,
 } from "../helpers/hub";
+import { rng } from "../helpers/rng";
 
 const BAD_REQUESTS = 3000;
 const VALID_EVERY = 30;
 const BATCH_CONCURRENCY = 10;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Bad = { kind: string; path: string; init: RequestInit };
 

@@ -133,17 +133,6 @@ export async function pool<T>(n: number, concurrency: number, task: (i: number) 
   return out;
 }
 
-/** A small seeded PRNG (mulberry32), so that every run sends the same mix. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Counts `wrangler dev` reloads from now on (it watches the sources: an edit while a run is under way
