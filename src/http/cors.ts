@@ -39,8 +39,8 @@ export function corsify(response: Response, request: IRequest, env: Env): Respon
     r.headers.set("Access-Control-Allow-Origin", allowOrigin);
   } catch {
     r = new Response(response.body, response);
+    r.headers.set("Access-Control-Allow-Origin", allowOrigin);
   }
-  r.headers.set("Access-Control-Allow-Origin", allowOrigin);
   r.headers.set("Access-Control-Expose-Headers", "Retry-After, WWW-Authenticate");
   if (allowOrigin !== "*") r.headers.append("Vary", "Origin");
   return r;
