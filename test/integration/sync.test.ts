@@ -141,6 +141,35 @@ describe("missed acknowledgements: timeout, unresponsive subscribers (§2.5)", (
     expect((await mute.waitClose()).code).toBe(1000);
   });
 
+  it("answers and deliveries just before an eviction are kept: after it only the subscriber that did not answer is reported", async () => {
+    // Attachment changes are written up to 25 ms later (src/topic/sockets.ts); an eviction right after
+    // them must not lose them: neither the answer (a false SyncError) nor the delivery (a missed one).
+    const topic = uniqueTopic("evict-answer");
+    const acker = await join(topic, "Patient-open", "Prompt Acker");
+    const mute = await join(topic, "Patient-open", "Evicted Mute", null);
+    const watcher = await join(topic, "SyncError", "Watcher");
+    await publish(patientOpen(topic));
+    await Promise.all([acker.waitFrames(2), mute.waitFrames(2)]);
+    // The acker's answer has reached the object (in memory) before the eviction starts.
+    for (let i = 0; ; i++) {
+      const owed = await runInDurableObject(stub(topic), (instance) =>
+        (instance as unknown as { sockets: { attachments(): { name?: string; pending?: number[] }[] } }).sockets
+          .attachments().filter((a) => a.pending?.length).map((a) => a.name));
+      if (owed.length === 1) {
+        expect(owed).toEqual(["Evicted Mute"]);
+        break;
+      }
+      expect(i).toBeLessThan(100);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await evictDurableObject(stub(topic));
+    await fireDeadlines(topic, "ack");
+    expect(codings(outcome((await watcher.frame(1)) as Frame)).subscribername).toBe("Evicted Mute");
+    expect((await mute.waitClose()).code).toBe(1000);
+    await watcher.quiet(2);
+    await acker.quiet(2);
+  });
+
   it("a subscriber that stops reading is disconnected with a SyncError once too many events are unacknowledged", async () => {
     const topic = uniqueTopic("stall");
     const stalled = await join(topic, "Patient-open", "Stalled", null);
