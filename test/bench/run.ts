@@ -23,8 +23,8 @@ const ONLY = option("--only")?.split(",") ?? ["latency", "throughput", "memory",
 const WRITE = args.includes("--out") || (option("--runtime") === undefined && option("--only") === undefined);
 
 const CONFIG = SMOKE
-  ? { ns: [1, 3], events: 4, warmup: 1, throughputSeconds: 1, topics: 4, perTopic: 2, idleSubs: 10, idleTopics: 10 }
-  : { ns: [1, 10, 100, 1000], events: 200, warmup: 20, throughputSeconds: 8, topics: 100, perTopic: 5, idleSubs: 1000, idleTopics: 1000 };
+  ? { ns: [1, 3], events: 4, warmup: 1, throughputSeconds: 1, throughputRounds: 2, topics: 4, perTopic: 2, idleSubs: 10, idleTopics: 10 }
+  : { ns: [1, 10, 100, 1000], events: 200, warmup: 20, throughputSeconds: 4, throughputRounds: 4, topics: 100, perTopic: 5, idleSubs: 1000, idleTopics: 1000 };
 /** Soak: rounds of subscribe → connect → one event → close cycles over 50 topics (plain workerd). */
 const SOAK = SMOKE ? { rounds: 2, cycles: 5 } : { rounds: 16, cycles: 200 };
 
@@ -303,8 +303,10 @@ async function throughput(targets: Target[], topics: number, perTopic: number, c
   const label = `${runtime}: ${topics} topic${topics > 1 ? "s" : ""} × ${perTopic} subscribers, ${concurrency} publishers`;
   const figure: ThroughputFigure = { label, eventsPerSecond: {}, loss: {} };
   const rates: Record<string, number[]> = {};
-  for (const round of [0, 1]) {
-    for (const t of round === 0 ? targets : [...targets].reverse()) {
+  // Short rounds in the order A B B A A B …: this machine's speed drifts by ±15 % over tens of seconds,
+  // and alternating often spreads that drift over both targets.
+  for (let round = 0; round < CONFIG.throughputRounds; round++) {
+    for (const t of round % 2 === 0 ? targets : [...targets].reverse()) {
       const deliveries = new Deliveries();
       const rooms = await Promise.all(Array.from({ length: topics }, async () => {
         const topic = newTopic(`tp-${t.name}`);
