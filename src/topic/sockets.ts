@@ -89,7 +89,7 @@ export class SocketIndex {
   }
 
   /** Writes every changed attachment now. */
-  flush(): void {
+  private flush(): void {
     this.flushScheduled = false;
     for (const e of this.dirty) write(e);
     this.dirty.clear();
