@@ -135,7 +135,7 @@ export class Topic extends DurableObject<Env> {
    * its events and lease are replaced and, if its socket is open, a new confirmation is sent followed
    * by the current context for newly added events.
    */
-  async subscribe(req: SubscribeRequest & { origin: string; clientId?: string }): Promise<Result<{ endpoint: string }>> {
+  async subscribe(req: SubscribeRequest & { origin: string; clientId?: string; tokenExpiresAt?: number }): Promise<Result<{ endpoint: string }>> {
     const now = Date.now();
     if (req.endpoint) {
       const ep = parseEndpoint(req.endpoint);
@@ -165,7 +165,8 @@ export class Topic extends DurableObject<Env> {
         lease_seconds: req.leaseSeconds,
         created_at: now,
         connected_at: null,
-        expires_at: null,
+        // Until the socket connects: the token's expiry, which the lease must not outlive (§2.1).
+        expires_at: req.tokenExpiresAt ?? null,
       });
       this.store.setDeadline("connect", id, now + this.config.endpointConnectSeconds * 1000);
       this.touch(now);
@@ -177,13 +178,13 @@ export class Topic extends DurableObject<Env> {
     return ok({ endpoint: endpointUrl(req.origin, this.ctx.id.toString(), secret) });
   }
 
-  private resubscribe(row: SubscriptionRow, req: SubscribeRequest, now: number): Result<{ endpoint: string }> {
+  private resubscribe(row: SubscriptionRow, req: SubscribeRequest & { tokenExpiresAt?: number }, now: number): Result<{ endpoint: string }> {
     const connected = row.connected_at !== null;
-    const expiresAt = connected ? now + req.leaseSeconds * 1000 : null;
+    const expiresAt = connected ? leaseEnd(now, req.leaseSeconds, req.tokenExpiresAt ?? null) : (req.tokenExpiresAt ?? null);
     const name = req.name ?? row.name;
     this.ctx.storage.transactionSync(() => {
       this.store.updateSubscription(row.id, req.events.join(","), name, req.leaseSeconds, expiresAt);
-      if (expiresAt !== null) this.store.setDeadline("lease", row.id, expiresAt);
+      if (connected && expiresAt !== null) this.store.setDeadline("lease", row.id, expiresAt);
       this.touch(now);
     });
     this.scheduleAlarm();
@@ -286,7 +287,9 @@ export class Topic extends DurableObject<Env> {
     }
 
     const events = row.events.split(",");
-    const expiresAt = now + row.lease_seconds * 1000;
+    // The lease starts now (A32); it was capped by the token at subscribe time, in whole seconds from
+    // then, so it still ends no later than the token (row.expires_at holds its expiry until now).
+    const expiresAt = leaseEnd(now, row.lease_seconds, row.expires_at);
     this.ctx.storage.transactionSync(() => {
       this.store.markConnected(row.id, now, expiresAt);
       this.store.deleteDeadline("connect", row.id);
@@ -578,7 +581,7 @@ export class Topic extends DurableObject<Env> {
           name: r.name,
           events: r.events.split(","),
           connected: r.connected_at !== null,
-          leaseSecondsLeft: r.expires_at === null ? null : Math.max(0, Math.round((r.expires_at - now) / 1000)),
+          leaseSecondsLeft: r.connected_at === null || r.expires_at === null ? null : Math.max(0, Math.round((r.expires_at - now) / 1000)),
           pendingAcks: a?.pending?.length ?? 0,
           missedAcks: a?.misses ?? 0,
           lastSyncError: a?.lastSyncError ?? null,
@@ -748,6 +751,12 @@ function parseAck(message: string): Ack | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** When a lease of `seconds` starting at `now` ends: never after the token's expiry, when known. */
+function leaseEnd(now: number, seconds: number, tokenExpiresAt: number | null): number {
+  const end = now + seconds * 1000;
+  return tokenExpiresAt === null ? end : Math.min(end, tokenExpiresAt);
 }
 
 /** A frame's size in bytes, counted exactly only when it can matter (a UTF-8 character takes up to 3). */

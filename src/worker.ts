@@ -92,7 +92,7 @@ async function subscription(request: Request, env: Env, pairs: Iterable<[string,
     let leaseSeconds = req.leaseSeconds;
     if (p.expiresAt !== undefined) leaseSeconds = Math.min(leaseSeconds, Math.floor((p.expiresAt - Date.now()) / 1000));
     if (leaseSeconds < 1) return failure(fail(401, "login", "token expires too soon for a subscription"), "text");
-    result = await stub.subscribe({ ...req, events, leaseSeconds, origin: origin(request, env), clientId: p.clientId });
+    result = await stub.subscribe({ ...req, events, leaseSeconds, origin: origin(request, env), clientId: p.clientId, tokenExpiresAt: p.expiresAt });
   } else {
     result = await stub.unsubscribe(req.endpoint, p.clientId);
   }

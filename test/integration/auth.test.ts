@@ -346,6 +346,23 @@ describe("the lease never outlives the token (§2.1 SHALL, requirements §2.2.7)
     client.close();
   });
 
+  it("a lease capped by the token still ends by the token's exp when the app connects a second later", async () => {
+    // The lease starts at confirmation (A32) and was capped in whole seconds at subscribe time: a late
+    // connection must not push its end past the token's exp.
+    const topic = uniqueTopic("lease-late");
+    const token = await mintToken({ client_id: "lease-late" }, { expiresIn: 120 });
+    const exp = decodeJwt(token).exp! * 1000;
+    const res = await hubFetch("/api/hub", withToken(token, subscribeForm(topic, "Patient-open", { "hub.lease_seconds": "3600" })));
+    expect(res.status).toBe(202);
+    await new Promise((r) => setTimeout(r, 1100));
+    const client = await connect(((await res.json()) as { "hub.channel.endpoint": string })["hub.channel.endpoint"]);
+    await client.frame(0);
+    const [row] = await topicSql<{ expires_at: number }>(topic, `SELECT expires_at FROM subscriptions`);
+    expect(row!.expires_at).toBeLessThanOrEqual(exp);
+    expect(row!.expires_at).toBeGreaterThan(exp - 3000);
+    client.close();
+  });
+
   it("a re-subscribe with a shorter-lived token caps the new lease at that token's exp", async () => {
     const topic = uniqueTopic("lease");
     const long = await mintToken({ client_id: "lease-re" });
