@@ -330,13 +330,18 @@ describe("fhircast scopes (§1.2)", () => {
 // ---- lease and token expiry -------------------------------------------------------------------------
 
 describe("the lease never outlives the token (§2.1 SHALL, requirements §2.2.7)", () => {
-  it("a token with 120 s left and hub.lease_seconds=3600: confirmation lease <= 120, expiry <= the token's exp", async () => {
-    const topic = uniqueTopic("lease");
-    const token = await mintToken({ client_id: "lease" }, { expiresIn: 120 });
-    const exp = decodeJwt(token).exp! * 1000;
+  /** Subscribes for 3600 s with a token that has 120 s left; returns the endpoint and the token's exp (ms). */
+  async function subscribeWithShortToken(topic: string, clientId: string): Promise<{ endpoint: string; exp: number }> {
+    const token = await mintToken({ client_id: clientId }, { expiresIn: 120 });
     const res = await hubFetch("/api/hub", withToken(token, subscribeForm(topic, "Patient-open", { "hub.lease_seconds": "3600" })));
     expect(res.status).toBe(202);
-    const client = await connect(((await res.json()) as { "hub.channel.endpoint": string })["hub.channel.endpoint"]);
+    return { endpoint: ((await res.json()) as { "hub.channel.endpoint": string })["hub.channel.endpoint"], exp: decodeJwt(token).exp! * 1000 };
+  }
+
+  it("a token with 120 s left and hub.lease_seconds=3600: confirmation lease <= 120, expiry <= the token's exp", async () => {
+    const topic = uniqueTopic("lease");
+    const { endpoint, exp } = await subscribeWithShortToken(topic, "lease");
+    const client = await connect(endpoint);
     const frame = (await client.frame(0)) as Record<string, unknown>;
     expect(frame["hub.lease_seconds"]).toBeLessThanOrEqual(120);
     expect(frame["hub.lease_seconds"]).toBeGreaterThanOrEqual(110);
@@ -350,12 +355,9 @@ describe("the lease never outlives the token (§2.1 SHALL, requirements §2.2.7)
     // The lease starts at confirmation (A32) and was capped in whole seconds at subscribe time: a late
     // connection must not push its end past the token's exp.
     const topic = uniqueTopic("lease-late");
-    const token = await mintToken({ client_id: "lease-late" }, { expiresIn: 120 });
-    const exp = decodeJwt(token).exp! * 1000;
-    const res = await hubFetch("/api/hub", withToken(token, subscribeForm(topic, "Patient-open", { "hub.lease_seconds": "3600" })));
-    expect(res.status).toBe(202);
+    const { endpoint, exp } = await subscribeWithShortToken(topic, "lease-late");
     await new Promise((r) => setTimeout(r, 1100));
-    const client = await connect(((await res.json()) as { "hub.channel.endpoint": string })["hub.channel.endpoint"]);
+    const client = await connect(endpoint);
     await client.frame(0);
     const [row] = await topicSql<{ expires_at: number }>(topic, `SELECT expires_at FROM subscriptions`);
     expect(row!.expires_at).toBeLessThanOrEqual(exp);
