@@ -42,6 +42,9 @@ import { count, socketClosed, socketOpened } from "./metrics";
 /** Largest frame a subscriber may send; acknowledgements are tiny. The socket is closed (1009) above it. */
 export const MAX_FRAME_BYTES = 16_384;
 
+/** A subscribe as the Worker hands it over: the request plus who asked and when their token expires (ms). */
+type SubscribeCall = SubscribeRequest & { origin: string; clientId?: string; tokenExpiresAt?: number };
+
 /** The path the Worker forwards the inspector's live socket to. */
 export const INSPECTOR_PATH = "/inspect/live";
 
@@ -135,7 +138,7 @@ export class Topic extends DurableObject<Env> {
    * its events and lease are replaced and, if its socket is open, a new confirmation is sent followed
    * by the current context for newly added events.
    */
-  async subscribe(req: SubscribeRequest & { origin: string; clientId?: string; tokenExpiresAt?: number }): Promise<Result<{ endpoint: string }>> {
+  async subscribe(req: SubscribeCall): Promise<Result<{ endpoint: string }>> {
     const now = Date.now();
     if (req.endpoint) {
       const ep = parseEndpoint(req.endpoint);
@@ -178,7 +181,7 @@ export class Topic extends DurableObject<Env> {
     return ok({ endpoint: endpointUrl(req.origin, this.ctx.id.toString(), secret) });
   }
 
-  private resubscribe(row: SubscriptionRow, req: SubscribeRequest & { tokenExpiresAt?: number }, now: number): Result<{ endpoint: string }> {
+  private resubscribe(row: SubscriptionRow, req: SubscribeCall, now: number): Result<{ endpoint: string }> {
     const connected = row.connected_at !== null;
     const expiresAt = connected ? leaseEnd(now, req.leaseSeconds, req.tokenExpiresAt ?? null) : (req.tokenExpiresAt ?? null);
     const name = req.name ?? row.name;

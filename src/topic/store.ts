@@ -23,7 +23,7 @@ export type ContextRow = {
   opened_seq: number;
 };
 
-/** How often (in events) the event log and the open contexts are trimmed back to their bounds. */
+/** How often (in events) the event log is trimmed back to its bound. */
 export const TRIM_EVERY = 16;
 /** How often (in events) the open contexts are trimmed back to their bound (each trim sorts them). */
 export const CONTEXT_TRIM_EVERY = 64;
