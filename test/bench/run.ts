@@ -24,7 +24,7 @@ const WRITE = args.includes("--out") || (option("--runtime") === undefined && op
 
 const CONFIG = SMOKE
   ? { ns: [1, 3], events: 4, eventsAt1000: 4, warmup: 1, throughputSeconds: 1, throughputRounds: 2, topics: 4, perTopic: 2, idleSubs: 10, idleTopics: 10 }
-  : { ns: [1, 10, 100, 1000], events: 1000, eventsAt1000: 200, warmup: 20, throughputSeconds: 4, throughputRounds: 4, topics: 100, perTopic: 5, idleSubs: 1000, idleTopics: 1000 };
+  : { ns: [1, 10, 100, 1000], events: 1000, eventsAt1000: 200, warmup: 20, throughputSeconds: 4, throughputRounds: 6, topics: 100, perTopic: 5, idleSubs: 1000, idleTopics: 1000 };
 /** Soak: rounds of subscribe → connect → one event → close cycles over 50 topics (plain workerd). */
 const SOAK = SMOKE ? { rounds: 2, cycles: 5 } : { rounds: 16, cycles: 200 };
 
@@ -352,23 +352,37 @@ interface MemoryFigure {
   bytesPer: Record<string, number>;
 }
 
-/** Figure 4: RSS delta of the server process per idle subscriber (with and without deflate offered). */
-async function memorySubscribers(targets: Target[], count: number, deflate: boolean, runtime: string): Promise<MemoryFigure> {
-  const figure: MemoryFigure = { label: `${runtime}: per idle subscriber (${count}, client ${deflate ? "offers" : "does not offer"} permessage-deflate)`, bytesPer: {} };
+/**
+ * Figure 4: RSS delta of the server process per idle subscriber (with and without deflate offered),
+ * measured twice: right after connecting, and again once every subscriber has received (and answered)
+ * one event. The runtime's state per socket grows once the socket has carried traffic; idle
+ * subscribers of a topic in use have, so the second row is what a deployment holds.
+ */
+async function memorySubscribers(targets: Target[], count: number, deflate: boolean, runtime: string): Promise<MemoryFigure[]> {
+  const offer = `client ${deflate ? "offers" : "does not offer"} permessage-deflate`;
+  const idle: MemoryFigure = { label: `${runtime}: per idle subscriber (${count}, ${offer})`, bytesPer: {} };
+  const afterOne: MemoryFigure = { label: `${runtime}: per idle subscriber after one event (${count}, ${offer})`, bytesPer: {} };
   for (const t of targets) {
     await sleep(1000);
     const before = await t.server.workerdRss();
-    const api = await t.topic(newTopic(`mem-${t.name}`));
+    const topic = newTopic(`mem-${t.name}`);
+    const api = await t.topic(topic);
+    const deliveries = new Deliveries();
     const subs: Sub[] = [];
     await pool(Array.from({ length: count }, (_, i) => i), 25, async () => {
-      subs.push(await api.subscribe(deflate, () => {}));
+      subs.push(await api.subscribe(deflate, deliveries.onEvent));
     });
     await sleep(1500);
-    const after = await t.server.workerdRss();
-    figure.bytesPer[t.name] = (after - before) / count;
+    idle.bytesPer[t.name] = ((await t.server.workerdRss()) - before) / count;
+    const body = patientOpen(topic, 0);
+    const got = deliveries.expect(body.id, count);
+    if ((await api.publish(body)) !== 202) throw new Error(`${t.name}: publish refused`);
+    await got;
+    await sleep(1500);
+    afterOne.bytesPer[t.name] = ((await t.server.workerdRss()) - before) / count;
     subs.forEach((s) => s.close());
   }
-  return figure;
+  return [idle, afterOne];
 }
 
 /** Figure 4: RSS delta per topic that holds a context (one event each, no subscribers). */
@@ -433,7 +447,7 @@ async function soak(targets: Target[]): Promise<SoakFigure> {
  */
 async function memoryFigures(runtime: Runtime): Promise<MemoryFigure[]> {
   const out: MemoryFigure[] = [];
-  for (const deflate of [false, true]) out.push(await fresh(runtime, (t) => memorySubscribers(t, CONFIG.idleSubs, deflate, runtime.name)));
+  for (const deflate of [false, true]) out.push(...(await fresh(runtime, (t) => memorySubscribers(t, CONFIG.idleSubs, deflate, runtime.name))));
   out.push(await fresh(runtime, (t) => memoryTopics(t, CONFIG.idleTopics, runtime.name)));
   for (const f of out) console.log(`memory ${f.label}: hub ${kb(f.bytesPer.hub)} KB | baseline ${kb(f.bytesPer.baseline)} KB`);
   return out;
