@@ -54,6 +54,9 @@ function dist(samples: number[]): Dist {
 class Sub {
   readonly received: string[] = [];
   readonly ws: WebSocket;
+  /** Close code and reason, once closed; frames that were neither an event nor the confirmation. */
+  closed: string | undefined;
+  readonly other: string[] = [];
   /** Resolves when the socket is open and, with `confirmed`, when the first (confirmation) frame came. */
   readonly ready: Promise<void>;
 
@@ -71,13 +74,17 @@ class Sub {
       markReady();
     };
     this.ws.once("error", (e) => fail(e));
+    this.ws.once("close", (code, reason) => (this.closed = `${code} ${reason.toString()}`));
     if (!confirmed) this.ws.once("open", done);
     this.ws.on("message", (data) => {
       const text = data.toString();
       if (text[0] !== "{") return;
       const frame = JSON.parse(text) as { id?: string; event?: unknown; "hub.mode"?: string };
       if (frame["hub.mode"] === "subscribe") return done();
-      if (typeof frame.id !== "string" || !frame.event) return;
+      if (typeof frame.id !== "string" || !frame.event) {
+        this.other.push(text.slice(0, 300));
+        return;
+      }
       this.received.push(frame.id);
       // Acknowledge as a real application does (§2.5); the baseline ignores it.
       this.ws.send(JSON.stringify({ id: frame.id, status: 200 }));
@@ -274,7 +281,10 @@ async function latency(targets: Target[], n: number, runtime: string): Promise<L
       const status = await s.api.publish(body);
       const t202 = performance.now();
       if (status !== 202) throw new Error(`${s.t.name}: publish answered ${status}`);
-      const tAll = await all;
+      const tAll = await all.catch((e: Error) => {
+        const missing = s.subs.filter((x) => !x.received.includes(body.id));
+        throw new Error(`${s.t.name}, N = ${n}: ${e.message}; ${missing.length} without it: ${missing.map((x) => `closed ${x.closed ?? "no"}, other frames ${JSON.stringify(x.other)}`).join("; ")}`);
+      });
       s.sent.push(body.id);
       if (i >= CONFIG.warmup) {
         s.accepted.push(t202 - t0);
@@ -296,14 +306,16 @@ async function latency(targets: Target[], n: number, runtime: string): Promise<L
 interface ThroughputFigure {
   label: string;
   eventsPerSecond: Record<string, number>;
+  /** Events/s of each round, in the order run: the spread shows how much the machine drifted. */
+  rounds: Record<string, number[]>;
   loss: Record<string, Loss>;
 }
 
 /** Figure 3: sustained events/s (fully delivered), `topics` × `perTopic`, concurrent publishers. */
 async function throughput(targets: Target[], topics: number, perTopic: number, concurrency: number, runtime: string): Promise<ThroughputFigure> {
   const label = `${runtime}: ${topics} topic${topics > 1 ? "s" : ""} × ${perTopic} subscribers, ${concurrency} publishers`;
-  const figure: ThroughputFigure = { label, eventsPerSecond: {}, loss: {} };
-  const rates: Record<string, number[]> = {};
+  const figure: ThroughputFigure = { label, eventsPerSecond: {}, rounds: {}, loss: {} };
+  const rates = figure.rounds;
   // Short rounds in the order A B B A A B …: this machine's speed drifts by ±15 % over tens of seconds,
   // and alternating often spreads that drift over both targets.
   for (let round = 0; round < CONFIG.throughputRounds; round++) {
@@ -578,7 +590,8 @@ async function figures(runtime: Runtime, results: Results): Promise<void> {
     for (const [topics, perTopic, conc] of [[1, 10, 8], [CONFIG.topics, CONFIG.perTopic, 32]] as const) {
       const f = await throughput(targets, topics, perTopic, conc, runtime.name);
       results.throughput.push(f);
-      console.log(`throughput ${f.label}: hub ${f.eventsPerSecond.hub!.toFixed(0)}/s | baseline ${f.eventsPerSecond.baseline!.toFixed(0)}/s`);
+      const rounds = (t: string) => f.rounds[t]!.map((v) => v.toFixed(0)).join(" ");
+      console.log(`throughput ${f.label}: hub ${f.eventsPerSecond.hub!.toFixed(0)}/s (rounds ${rounds("hub")}) | baseline ${f.eventsPerSecond.baseline!.toFixed(0)}/s (rounds ${rounds("baseline")})`);
     }
   });
   if (ONLY.includes("memory")) results.memory.push(...(await memoryFigures(runtime)));

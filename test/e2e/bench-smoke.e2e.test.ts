@@ -1,6 +1,6 @@
 // A tiny run of the benchmark (issue 9), so that it keeps working: it checks that every figure was
 // produced and that nothing was lost, duplicated or reordered. It checks no timing.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -44,12 +44,23 @@ describe("benchmark smoke run", () => {
           expect(f.loss[t]).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0 });
         }
       }
-      expect(results.memory).toHaveLength(6);
+      expect(results.memory).toHaveLength(10);
       expect(await readFile(join(out, "results", "latest.md"), "utf8")).toContain("Publish → delivered to all N subscribers");
       for (const runtime of ["wrangler-dev", "plain-workerd"]) expect(await readFile(join(out, `latency-${runtime}.svg`), "utf8")).toContain("<svg");
       expect(results.soak.rssMiB.hub.length).toBe(3);
     } finally {
       await removeDir(out);
     }
+  }, 180_000);
+
+  it("npm run bench:probes -- --smoke measures every memory probe", () => {
+    const run = spawnSync(process.execPath, ["--experimental-transform-types", "--no-warnings", "test/bench/probes.ts", "--smoke"], {
+      cwd: ROOT,
+      encoding: "utf8",
+      timeout: 170_000,
+    });
+    expect(run.status, run.stderr + run.stdout.slice(-2000)).toBe(0);
+    // Four socket probes and five object probes, each a table row with a number.
+    expect(run.stdout.match(/^\| .+ \| -?\d+\.\d \|$/gm)).toHaveLength(9);
   }, 180_000);
 });
