@@ -4,7 +4,8 @@
 //   npm run bench                      full run, results in docs/benchmarks/
 //   npm run bench -- --smoke --out DIR  a few events, for CI (checks that it works, not timings)
 //   npm run bench -- --runtime plain --only throughput   a part, printed only (files with --out DIR)
-//     --runtime: wrangler | plain; --only: comma-separated latency, throughput, memory, soak
+//     --runtime: wrangler | plain; --only: comma-separated latency, throughput, memory, soak;
+//     --ns: comma-separated subscriber counts for the latency figure (default 1,10,100,1000)
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
@@ -580,7 +581,7 @@ interface Results {
 /** Figures 1–4 on one runtime, hub and baseline alternating. */
 async function figures(runtime: Runtime, results: Results): Promise<void> {
   if (ONLY.includes("latency")) await fresh(runtime, async (targets) => {
-    for (const n of CONFIG.ns) {
+    for (const n of option("--ns")?.split(",").map(Number) ?? CONFIG.ns) {
       const f = await latency(targets, n, runtime.name);
       results.latency.push(f);
       console.log(`${runtime.name}: latency N=${n}: hub p50 ${ms(f.delivered.hub!.p50)} p99 ${ms(f.delivered.hub!.p99)} | baseline p50 ${ms(f.delivered.baseline!.p50)} p99 ${ms(f.delivered.baseline!.p99)} ms`);
