@@ -3,50 +3,7 @@
 // upgrades after its version. `PRAGMA user_version` is not available in Durable Objects, so the
 // version lives in `meta`.
 
-/** The current schema (version SCHEMA_VERSION), as a fresh object creates it. */
-const CURRENT: readonly string[] = [
-  `CREATE TABLE IF NOT EXISTS subscriptions (
-     id TEXT PRIMARY KEY,
-     secret_hash TEXT NOT NULL UNIQUE,
-     events TEXT NOT NULL,
-     name TEXT,
-     client_id TEXT,
-     lease_seconds INTEGER NOT NULL,
-     created_at INTEGER NOT NULL,
-     connected_at INTEGER,
-     expires_at INTEGER
-   )`,
-  `CREATE TABLE IF NOT EXISTS contexts (
-     anchor TEXT PRIMARY KEY,
-     anchor_type TEXT NOT NULL,
-     open_event TEXT NOT NULL,
-     version_id TEXT NOT NULL,
-     opened_seq INTEGER NOT NULL
-   )`,
-  `CREATE TABLE IF NOT EXISTS content (
-     anchor TEXT NOT NULL,
-     resource_key TEXT NOT NULL,
-     full_url TEXT,
-     resource TEXT NOT NULL,
-     PRIMARY KEY (anchor, resource_key)
-   )`,
-  // No AUTOINCREMENT (a sqlite_sequence write per event): the newest row is never trimmed, so
-  // max(seq) + 1 never reuses a seq. No index on id: ids are looked up in memory (docs/storage.md).
-  `CREATE TABLE IF NOT EXISTS events (
-     seq INTEGER PRIMARY KEY,
-     id TEXT NOT NULL,
-     name TEXT NOT NULL,
-     accepted_at INTEGER NOT NULL,
-     body TEXT NOT NULL
-   )`,
-  // A handful of rows: scanned, not indexed.
-  `CREATE TABLE IF NOT EXISTS deadlines (
-     kind TEXT NOT NULL,
-     ref TEXT NOT NULL,
-     due INTEGER NOT NULL,
-     PRIMARY KEY (kind, ref)
-   )`,
-];
+import { CURRENT, META } from "./tables";
 
 /**
  * Upgrades from older versions: each takes an object from `version - 1` to `version`. Each is frozen
@@ -84,7 +41,7 @@ export function hasSchema(sql: SqlStorage): boolean {
 /** Creates the current schema in a fresh object, or applies every upgrade newer than the stored version. */
 export function migrate(storage: DurableObjectStorage): void {
   const sql = storage.sql;
-  sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+  sql.exec(META);
   const row = sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'schema_version'`).toArray()[0];
   const setVersion = (v: number) => sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)`, String(v));
   if (!row) {

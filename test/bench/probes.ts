@@ -1,5 +1,5 @@
 // `npm run bench:probes`: where the memory per socket and per topic object goes in workerd, measured
-// on small Workers of our own (no hub code), one fresh workerd process per probe: the RSS delta of the
+// on small Workers of our own (no hub code but its schema), one fresh workerd process per probe: the RSS delta of the
 // server process after opening COUNT sockets or waking COUNT objects, divided by COUNT. It explains
 // the memory figures of `npm run bench` (docs/performance.md "Where the memory goes"). Loopback only.
 //   npm run bench:probes               1000 sockets / objects per probe
@@ -7,13 +7,17 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import WebSocket from "ws";
+import { CURRENT, META } from "../../src/topic/tables.ts";
 import { freePort, removeDir, tempStateDir, WorkerdServer } from "../helpers/server.ts";
 
 const SMOKE = process.argv.includes("--smoke");
 const COUNT = SMOKE ? 10 : 1000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, SMOKE ? 50 : ms));
 
-/** A Durable Object class `Room` and a Worker that sends `/ws/…` and `/do/…` to the object named `x` or `?t=`. */
+/**
+ * A module with the Durable Object class `Room` (body `roomBody`) and a Worker that hands every request
+ * to the object named by `?t=` (default `x`), or, with `workerSockets`, accepts `/ws` sockets itself.
+ */
 function worker(roomBody: string, workerSockets = false): string {
   return `import { DurableObject } from "cloudflare:workers";
 const BODY = "x".repeat(800);
@@ -42,15 +46,8 @@ ${extra}
     return new Response(null, { status: 101, webSocket: client });
   }`;
 
-// The hub's tables (src/topic/schema.ts), as one string: the probes do not import hub code.
-const HUB_TABLES = [
-  "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-  "CREATE TABLE IF NOT EXISTS subscriptions (id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL UNIQUE, events TEXT NOT NULL, name TEXT, client_id TEXT, lease_seconds INTEGER NOT NULL, created_at INTEGER NOT NULL, connected_at INTEGER, expires_at INTEGER)",
-  "CREATE TABLE IF NOT EXISTS contexts (anchor TEXT PRIMARY KEY, anchor_type TEXT NOT NULL, open_event TEXT NOT NULL, version_id TEXT NOT NULL, opened_seq INTEGER NOT NULL)",
-  "CREATE TABLE IF NOT EXISTS content (anchor TEXT NOT NULL, resource_key TEXT NOT NULL, full_url TEXT, resource TEXT NOT NULL, PRIMARY KEY (anchor, resource_key))",
-  "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, name TEXT NOT NULL, accepted_at INTEGER NOT NULL, body TEXT NOT NULL)",
-  "CREATE TABLE IF NOT EXISTS deadlines (kind TEXT NOT NULL, ref TEXT NOT NULL, due INTEGER NOT NULL, PRIMARY KEY (kind, ref))",
-];
+// The hub's tables, as a fresh topic object creates them (its only hub import: the schema's text).
+const HUB_TABLES = [META, ...CURRENT];
 const hubTables = `this.ctx.storage.transactionSync(() => { for (const s of ${JSON.stringify(HUB_TABLES)}) this.ctx.storage.sql.exec(s); });
     this.ctx.storage.sql.exec("INSERT INTO events (id, name, accepted_at, body) VALUES (?, ?, ?, ?)", "id", "Patient-open", Date.now(), BODY);`;
 const hubWrites = `const sql = this.ctx.storage.sql;
@@ -70,13 +67,13 @@ interface Probe {
 }
 
 const PROBES: Probe[] = [
-  { kind: "socket", name: "Worker accepts the socket itself (no Durable Object)", source: worker("", true) },
-  { kind: "socket", name: "Durable Object, hibernation API (the baseline)", source: worker(accept("    this.ctx.acceptWebSocket(server);")) },
+  { kind: "socket", name: "a Worker accepts the socket itself (no Durable Object)", source: worker("", true) },
+  { kind: "socket", name: "a Durable Object accepts it, hibernation API (the baseline)", source: worker(accept("    this.ctx.acceptWebSocket(server);")) },
   { kind: "socket", name: "… and sends one 200-byte frame on accept", source: worker(accept(`    this.ctx.acceptWebSocket(server);
     server.send(JSON.stringify({ "hub.mode": "subscribe", "hub.topic": "t".repeat(40), "hub.events": "Patient-open", pad: "p".repeat(120) }));`)) },
   { kind: "socket", name: "… and a tag, an attachment and a subscription row written and updated (the hub's connect)", source: worker(`  constructor(ctx, env) {
     super(ctx, env);
-    ctx.storage.sql.exec(${JSON.stringify(HUB_TABLES[1])});
+    ctx.storage.sql.exec(${JSON.stringify(CURRENT.find((ddl) => ddl.includes("TABLE IF NOT EXISTS subscriptions")))});
   }
 ${accept(`    const sql = this.ctx.storage.sql;
     sql.exec("INSERT INTO subscriptions (id, secret_hash, events, name, lease_seconds, created_at) VALUES (?, ?, ?, ?, ?, ?)", id, id + "h", "Patient-open", "probe", 3600, Date.now());
@@ -90,7 +87,7 @@ ${accept(`    const sql = this.ctx.storage.sql;
   { kind: "topic", name: "the hub's six tables, one event row", source: worker(topic(hubTables)) },
   { kind: "topic", name: "… and an open context, the current anchor and a deadline", source: worker(topic(`${hubTables}\n    ${hubWrites}`)) },
   { kind: "topic", name: "… and an alarm set", source: worker(topic(`${hubTables}\n    ${hubWrites}\n    await this.ctx.storage.setAlarm(Date.now() + 3600000);`)) },
-  { kind: "topic", name: "… and 20 more distinct SELECT statements run once (each stays in the object's statement cache)", source: worker(topic(`${hubTables}\n    ${hubWrites}
+  { kind: "topic", name: "… and 20 more distinct SELECT statements, each run once", source: worker(topic(`${hubTables}\n    ${hubWrites}
     await this.ctx.storage.setAlarm(Date.now() + 3600000);
     for (let k = 0; k < 20; k++) this.ctx.storage.sql.exec(\`SELECT e.seq, e.id, c.anchor FROM events e LEFT JOIN contexts c ON c.opened_seq = e.seq WHERE e.seq > \${k} ORDER BY e.seq DESC LIMIT 5\`).toArray();`)) },
 ];
