@@ -1,7 +1,8 @@
 // `npm run bench:probes`: where the memory per socket and per topic object goes in workerd, measured
-// on small Workers of our own (no hub code but its schema), one fresh workerd process per probe: the RSS delta of the
-// server process after opening COUNT sockets or waking COUNT objects, divided by COUNT. It explains
-// the memory figures of `npm run bench` (docs/performance.md "Where the memory goes"). Loopback only.
+// on small Workers of our own (no hub code but its schema's text), one fresh workerd process per
+// probe: the RSS delta of the server process after opening COUNT sockets or waking COUNT objects,
+// divided by COUNT. It explains the memory figures of `npm run bench` (docs/performance.md "Where the
+// memory goes"). Loopback only.
 //   npm run bench:probes               1000 sockets / objects per probe
 //   npm run bench:probes -- --smoke    10 of each (it checks that every probe runs, nothing else)
 import { mkdir, writeFile } from "node:fs/promises";
