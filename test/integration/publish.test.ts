@@ -21,6 +21,25 @@ describe("publish endpoints and content types (§2.6, requirements §4.1)", () =
     });
   }
 
+  // POST {hub.url} exactly skips the router (src/worker.ts isHubPost); these spellings take the router.
+  for (const path of ["/api/hub/", "/api/hub?via=router"]) {
+    it(`treats POST ${path} as {hub.url}: publishes with 202 and refuses a bad event with the same 400`, async () => {
+      const topic = uniqueTopic("pub");
+      const { client } = await subscriber(topic, "Patient-open");
+      const ev = patientOpen(topic);
+      const res = await hubFetch(path, publishInit(ev));
+      expect(res.status).toBe(202);
+      expect(res.headers.get("Access-Control-Allow-Origin")).not.toBeNull();
+      expect(await client.frame(1)).toEqual(asDistributedOpen(ev));
+      const bad = { ...ev, id: "" };
+      const viaRouter = await hubFetch(path, publishInit(bad));
+      const direct = await hubFetch("/api/hub", publishInit(bad));
+      expect(viaRouter.status).toBe(400);
+      expect(await viaRouter.json()).toStrictEqual(await direct.json());
+      client.close();
+    });
+  }
+
   for (const contentType of ["application/json", "application/fhir+json"]) {
     it(`accepts a publish to {hub.url}/{topic} (STU1/STU2 clients) as ${contentType} when the path topic equals event.hub.topic`, async () => {
       const topic = uniqueTopic("pub");
