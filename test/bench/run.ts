@@ -6,6 +6,7 @@
 //   npm run bench -- --runtime plain --only throughput   a part, printed only (files with --out DIR)
 //     --runtime: wrangler | plain; --only: comma-separated latency, throughput, memory, soak;
 //     --ns: comma-separated subscriber counts for the latency figure (default 1,10,100,1000)
+//     --rounds: measured throughput rounds per target (default 6), for a tighter estimate
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
@@ -155,6 +156,8 @@ interface Server {
   hubUrl: string;
   port: number;
   workerdRss(): Promise<number>;
+  /** CPU time (ms) the server's processes have used so far. */
+  cpuMs(): Promise<number>;
 }
 
 interface Target {
@@ -309,19 +312,28 @@ interface ThroughputFigure {
   eventsPerSecond: Record<string, number>;
   /** Events/s of each round, in the order run: the spread shows how much the machine drifted. */
   rounds: Record<string, number[]>;
+  /**
+   * Server CPU (ms, user + system of the server's processes) per event over the measured rounds: what
+   * each event costs, which the machine's drift moves far less than events/s.
+   */
+  serverCpuPerEvent: Record<string, number>;
+  /** The benchmark client's own CPU per event (publishers and subscribers, one Node process). */
+  clientCpuPerEvent: Record<string, number>;
   loss: Record<string, Loss>;
 }
 
 /** Figure 3: sustained events/s (fully delivered), `topics` × `perTopic`, concurrent publishers. */
 async function throughput(targets: Target[], topics: number, perTopic: number, concurrency: number, runtime: string): Promise<ThroughputFigure> {
   const label = `${runtime}: ${topics} topic${topics > 1 ? "s" : ""} × ${perTopic} subscribers, ${concurrency} publishers`;
-  const figure: ThroughputFigure = { label, eventsPerSecond: {}, rounds: {}, loss: {} };
+  const figure: ThroughputFigure = { label, eventsPerSecond: {}, rounds: {}, serverCpuPerEvent: {}, clientCpuPerEvent: {}, loss: {} };
   const rates = figure.rounds;
+  const spent: Record<string, { events: number; server: number; client: number }> = {};
+  const rounds = Number(option("--rounds") ?? CONFIG.throughputRounds);
   // Short rounds in the order A B B A A B …: this machine's speed drifts by ±15 % over tens of seconds,
   // and alternating often spreads that drift over both targets. Round -1 warms both up and is not
   // counted: run alone (`--only throughput`), the first target otherwise met a cold isolate (its
   // first round: 379 events/s against 531–793 for its other five, in one run).
-  for (let round = -1; round < CONFIG.throughputRounds; round++) {
+  for (let round = -1; round < rounds; round++) {
     for (const t of round % 2 === 0 ? targets : [...targets].reverse()) {
       const deliveries = new Deliveries();
       const rooms = await Promise.all(Array.from({ length: topics }, async () => {
@@ -334,6 +346,8 @@ async function throughput(targets: Target[], topics: number, perTopic: number, c
       const deadline = performance.now() + CONFIG.throughputSeconds * 1000;
       let done = 0;
       let i = 0;
+      const server0 = await t.server.cpuMs();
+      const client0 = process.cpuUsage();
       const start = performance.now();
       await Promise.all(Array.from({ length: concurrency }, async (_, w) => {
         while (performance.now() < deadline) {
@@ -348,7 +362,15 @@ async function throughput(targets: Target[], topics: number, perTopic: number, c
         }
       }));
       const seconds = (performance.now() - start) / 1000;
-      if (round >= 0) (rates[t.name] ??= []).push(done / seconds);
+      const client = process.cpuUsage(client0);
+      const server = (await t.server.cpuMs()) - server0;
+      if (round >= 0) {
+        (rates[t.name] ??= []).push(done / seconds);
+        const s = (spent[t.name] ??= { events: 0, server: 0, client: 0 });
+        s.events += done;
+        s.server += server;
+        s.client += (client.user + client.system) / 1000;
+      }
       await sleep(200);
       const loss = rooms.map((r) => checkDelivery(r.subs, r.sent, false));
       const sum = loss.reduce((a, b) => ({ subscribers: a.subscribers + b.subscribers, events: a.events + b.events, lost: a.lost + b.lost, duplicated: a.duplicated + b.duplicated, outOfOrder: a.outOfOrder + b.outOfOrder }));
@@ -359,6 +381,10 @@ async function throughput(targets: Target[], topics: number, perTopic: number, c
     }
   }
   for (const [name, r] of Object.entries(rates)) figure.eventsPerSecond[name] = r.reduce((a, b) => a + b, 0) / r.length;
+  for (const [name, s] of Object.entries(spent)) {
+    figure.serverCpuPerEvent[name] = s.server / s.events;
+    figure.clientCpuPerEvent[name] = s.client / s.events;
+  }
   return figure;
 }
 
@@ -555,6 +581,12 @@ function markdown(r: Results): string {
   }
   lines.push("", "**Sustained throughput** (events/s fully delivered)", "", "| workload | hub | baseline | ratio |", "|---|---|---|---|");
   for (const f of r.throughput) lines.push(`| ${f.label} | ${f.eventsPerSecond.hub!.toFixed(0)} | ${f.eventsPerSecond.baseline!.toFixed(0)} | ${(f.eventsPerSecond.hub! / f.eventsPerSecond.baseline!).toFixed(2)} |`);
+  lines.push("", "**CPU per event during the throughput rounds** (ms; server: the server's processes, user + system; client: the benchmark's Node process)", "");
+  lines.push("| workload | server hub | server baseline | ratio | client hub | client baseline |", "|---|---|---|---|---|---|");
+  for (const f of r.throughput) {
+    const sh = f.serverCpuPerEvent.hub, sb = f.serverCpuPerEvent.baseline;
+    lines.push(`| ${f.label} | ${ms(sh)} | ${ms(sb)} | ${ratio(sh, sb)} | ${ms(f.clientCpuPerEvent.hub)} | ${ms(f.clientCpuPerEvent.baseline)} |`);
+  }
   lines.push("", "**Memory of the server process** (RSS delta, KB)", "", "| what | hub | baseline |", "|---|---|---|");
   for (const f of r.memory) lines.push(`| ${f.label} | ${kb(f.bytesPer.hub)} | ${kb(f.bytesPer.baseline)} |`);
   if (r.soak) {
@@ -595,6 +627,7 @@ async function figures(runtime: Runtime, results: Results): Promise<void> {
       results.throughput.push(f);
       const rounds = (t: string) => f.rounds[t]!.map((v) => v.toFixed(0)).join(" ");
       console.log(`throughput ${f.label}: hub ${f.eventsPerSecond.hub!.toFixed(0)}/s (rounds ${rounds("hub")}) | baseline ${f.eventsPerSecond.baseline!.toFixed(0)}/s (rounds ${rounds("baseline")})`);
+      console.log(`  server CPU per event: hub ${ms(f.serverCpuPerEvent.hub)} ms | baseline ${ms(f.serverCpuPerEvent.baseline)} ms (${ratio(f.serverCpuPerEvent.hub, f.serverCpuPerEvent.baseline)}); client: hub ${ms(f.clientCpuPerEvent.hub)} | baseline ${ms(f.clientCpuPerEvent.baseline)} ms`);
     }
   });
   if (ONLY.includes("memory")) results.memory.push(...(await memoryFigures(runtime)));

@@ -41,6 +41,9 @@ describe("benchmark smoke run", () => {
       for (const f of results.throughput) {
         for (const t of ["hub", "baseline"]) {
           expect(f.eventsPerSecond[t]).toBeGreaterThan(0);
+          // Both CPU figures are read from the processes, so a run that does any work measures some.
+          expect(f.serverCpuPerEvent[t]).toBeGreaterThan(0);
+          expect(f.clientCpuPerEvent[t]).toBeGreaterThan(0);
           expect(f.loss[t]).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0 });
         }
       }

@@ -179,6 +179,22 @@ export class HubServer {
     return total;
   }
 
+  /**
+   * CPU time (user + system, ms) used so far by every process of this server's group: wrangler's
+   * local proxy and workerd, everything that serves a request under `wrangler dev`. For benchmarks.
+   */
+  async cpuMs(): Promise<number> {
+    const { readdir } = await import("node:fs/promises");
+    const group = this.child.pid;
+    let total = 0;
+    for (const pid of await readdir("/proc")) {
+      if (!/^\d+$/.test(pid)) continue;
+      const stat = await procStat(pid);
+      if (stat && stat.group === group) total += stat.cpuMs;
+    }
+    return total;
+  }
+
   /** Sends a signal to the whole process group (wrangler and workerd). */
   signalGroup(signal: NodeJS.Signals): void {
     if (this.child.pid === undefined) return;
@@ -275,6 +291,11 @@ export class WorkerdServer {
     }
     await w.stop("SIGKILL");
     throw new Error(`workerd did not answer /health (${last})\n${w.output.slice(-3000)}`);
+  }
+
+  /** CPU time (user + system, ms) the workerd process has used so far. For benchmarks. */
+  async cpuMs(): Promise<number> {
+    return (await procStat(String(this.child.pid)))?.cpuMs ?? 0;
   }
 
   /** Resident memory (bytes) of the workerd process. */
@@ -488,4 +509,20 @@ export function event(topic: string, name: string, context: unknown[], extra: Re
 
 export function patient(id: string) {
   return { resourceType: "Patient", id, identifier: [{ system: "urn:oid:2.16.840.1.113883.19.5", value: `mrn-${id}` }] };
+}
+
+/** USER_HZ, the unit of CPU times in /proc (`getconf CLK_TCK`): 100 on Linux. */
+const CLOCK_TICKS = 100;
+
+/** A process's group and CPU time (user + system, ms) from /proc/<pid>/stat; undefined once it is gone. */
+async function procStat(pid: string): Promise<{ group: number; cpuMs: number } | undefined> {
+  const { readFile } = await import("node:fs/promises");
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command: state(0) ppid(1) pgrp(2) … utime(11) stime(12), in clock ticks.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { group: Number(fields[2]), cpuMs: ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS };
+  } catch {
+    return undefined;
+  }
 }
