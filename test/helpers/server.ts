@@ -157,25 +157,22 @@ export class HubServer {
     throw new Error(`server on ${this.origin} did not answer GET /health within ${timeoutMs} ms (last: ${last})`);
   }
 
-  /** Resident memory (bytes) of the workerd processes of this server (Linux /proc), for benchmarks. */
-  async workerdRss(): Promise<number> {
-    const { readdir, readFile } = await import("node:fs/promises");
-    const group = this.child.pid;
-    let total = 0;
+  /** The processes of this server's group (wrangler and workerd), from Linux /proc. */
+  private async processes(): Promise<{ pid: string; command: string; cpuMs: number }[]> {
+    const { readdir } = await import("node:fs/promises");
+    const out: { pid: string; command: string; cpuMs: number }[] = [];
     for (const pid of await readdir("/proc")) {
       if (!/^\d+$/.test(pid)) continue;
-      try {
-        const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-        if (Number(fields[2]) !== group || !comm.startsWith("workerd")) continue;
-        const status = await readFile(`/proc/${pid}/status`, "utf8");
-        const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
-        if (kb) total += Number(kb) * 1024;
-      } catch {
-        // the process went away
-      }
+      const stat = await procStat(pid);
+      if (stat && stat.group === this.child.pid) out.push({ pid, command: stat.command, cpuMs: stat.cpuMs });
     }
+    return out;
+  }
+
+  /** Resident memory (bytes) of the workerd processes of this server, for benchmarks. */
+  async workerdRss(): Promise<number> {
+    let total = 0;
+    for (const p of await this.processes()) if (p.command.startsWith("workerd")) total += await procRss(p.pid);
     return total;
   }
 
@@ -184,15 +181,7 @@ export class HubServer {
    * local proxy and workerd, everything that serves a request under `wrangler dev`. For benchmarks.
    */
   async cpuMs(): Promise<number> {
-    const { readdir } = await import("node:fs/promises");
-    const group = this.child.pid;
-    let total = 0;
-    for (const pid of await readdir("/proc")) {
-      if (!/^\d+$/.test(pid)) continue;
-      const stat = await procStat(pid);
-      if (stat && stat.group === group) total += stat.cpuMs;
-    }
-    return total;
+    return (await this.processes()).reduce((sum, p) => sum + p.cpuMs, 0);
   }
 
   /** Sends a signal to the whole process group (wrangler and workerd). */
@@ -300,9 +289,7 @@ export class WorkerdServer {
 
   /** Resident memory (bytes) of the workerd process. */
   async workerdRss(): Promise<number> {
-    const { readFile } = await import("node:fs/promises");
-    const kb = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${this.child.pid}/status`, "utf8"))?.[1];
-    return Number(kb ?? 0) * 1024;
+    return procRss(String(this.child.pid));
   }
 
   async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
@@ -514,15 +501,26 @@ export function patient(id: string) {
 /** USER_HZ, the unit of CPU times in /proc (`getconf CLK_TCK`): 100 on Linux. */
 const CLOCK_TICKS = 100;
 
-/** A process's group and CPU time (user + system, ms) from /proc/<pid>/stat; undefined once it is gone. */
-async function procStat(pid: string): Promise<{ group: number; cpuMs: number } | undefined> {
+/** A process's command, group and CPU time (user + system, ms) from /proc/<pid>/stat; undefined once it is gone. */
+async function procStat(pid: string): Promise<{ command: string; group: number; cpuMs: number } | undefined> {
   const { readFile } = await import("node:fs/promises");
   try {
     const stat = await readFile(`/proc/${pid}/stat`, "utf8");
     // Fields after the command: state(0) ppid(1) pgrp(2) … utime(11) stime(12), in clock ticks.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { group: Number(fields[2]), cpuMs: ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS };
+    return { command: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")), group: Number(fields[2]), cpuMs: ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS };
   } catch {
     return undefined;
+  }
+}
+
+/** A process's resident memory (bytes) from /proc/<pid>/status; 0 once it is gone. */
+async function procRss(pid: string): Promise<number> {
+  const { readFile } = await import("node:fs/promises");
+  try {
+    const kb = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, "utf8"))?.[1];
+    return Number(kb ?? 0) * 1024;
+  } catch {
+    return 0;
   }
 }
