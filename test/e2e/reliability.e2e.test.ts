@@ -155,7 +155,7 @@ async function loadRound(topics: string[], seed: number): Promise<LoadRound> {
   const subs = await pool(topics.length * LOAD_SUBSCRIBERS, 24, (i) => subscriber(topics[Math.floor(i / LOAD_SUBSCRIBERS)]!, "Patient-open,Patient-close"));
   const subsOf = (ti: number) => subs.slice(ti * LOAD_SUBSCRIBERS, (ti + 1) * LOAD_SUBSCRIBERS);
   const setupSeconds = (performance.now() - t0) / 1000;
-  const rssConnected = workerdRssMiB(hub());
+  const rssConnected = await workerdRssMiB(hub());
 
   // Publishers pick topics at random (seeded) and open or close one of a few patients.
   interface Pub { topic: number; id: string; name: string; pid: string; status: number | string; sentAt: number; answeredAt: number }
@@ -223,7 +223,7 @@ async function loadRound(topics: string[], seed: number): Promise<LoadRound> {
     return { ti, want: current ? current.pid : "", got: ctx["context.type"] === "" ? "" : (ctx.context as any[]).find((c) => c.key === "patient")?.resource?.id };
   });
   expect(gets.filter((g) => g.want !== g.got)).toEqual([]);
-  const rssAfterRun = workerdRssMiB(hub());
+  const rssAfterRun = await workerdRssMiB(hub());
 
   // Subscribers leave; TOPIC_IDLE_SECONDS later every topic's alarm deletes all its storage.
   const leftAt = performance.now();
@@ -244,9 +244,9 @@ async function loadRound(topics: string[], seed: number): Promise<LoadRound> {
   const cleanupSeconds = (performance.now() - leftAt) / 1000;
   expect(gone.size, "topics still holding state after the idle time").toBe(topics.length);
   expect(await currentContext(hub().hubUrl, topics[0]!)).toEqual({ "context.type": "", context: [] });
-  const rssAfterCleanup = workerdRssMiB(hub());
+  const rssAfterCleanup = await workerdRssMiB(hub());
   await sleep(3000);
-  const rssAfterPause = workerdRssMiB(hub());
+  const rssAfterPause = await workerdRssMiB(hub());
   return {
     accepted: accepted.length, deliveries, publishSeconds, deliverySeconds, cleanupSeconds, setupSeconds,
     publishLatency: latencySummary(accepted.map((p) => p.answeredAt - p.sentAt)),
@@ -256,7 +256,7 @@ async function loadRound(topics: string[], seed: number): Promise<LoadRound> {
 
 describe(`load: ${LOAD_TOPICS} topics × ${LOAD_SUBSCRIBERS} subscribers, ${LOAD_PUBLISHERS} concurrent publishers, 2 rounds of ${LOAD_SECONDS} s`, () => {
   it("no 5xx, every subscriber gets exactly its topic's 202'd events in one order, every topic's state deleted after each round", async () => {
-    const rssBefore = workerdRssMiB(hub());
+    const rssBefore = await workerdRssMiB(hub());
     const topics = Array.from({ length: LOAD_TOPICS }, () => uniqueTopic("load"));
     const rounds: LoadRound[] = [];
     for (let r = 0; r < Number(process.env.LOAD_ROUNDS ?? 2); r++) {
@@ -273,7 +273,7 @@ describe(`load: ${LOAD_TOPICS} topics × ${LOAD_SUBSCRIBERS} subscribers, ${LOAD
     // Diagnostics only (LOAD_RSS_WATCH=<seconds>): how RSS moves afterwards.
     for (let i = 0; i < Number(process.env.LOAD_RSS_WATCH ?? 0) / 5; i++) {
       await sleep(5000);
-      console.log(`[load] RSS ${(i + 1) * 5} s later: ${workerdRssMiB(hub())} MiB`);
+      console.log(`[load] RSS ${(i + 1) * 5} s later: ${await workerdRssMiB(hub())} MiB`);
     }
     // No leak in the hub's own state: every round ends with every topic's subscriptions, sockets,
     // deadlines and storage gone (checked in loadRound through the inspector and GET). The process's

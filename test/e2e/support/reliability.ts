@@ -1,7 +1,6 @@
 // Node-side helpers for the reliability runs (issue 11): the inspector API, the workerd process's
 // resident memory, a WebSocket client that never reads its socket, and small statistics. Every wait
 // has a timeout. Type-checked by test/e2e/tsconfig.json (Node types only).
-import { readdirSync, readFileSync } from "node:fs";
 import { connect as tcpConnect, type Socket } from "node:net";
 import { randomBytes } from "node:crypto";
 import { type HubServer, http } from "../../helpers/server";
@@ -33,38 +32,9 @@ export async function until(check: () => Promise<boolean> | boolean, timeoutMs: 
   }
 }
 
-/** The pids of the server's workerd processes (its process group, command name `workerd`). */
-export function workerdPids(server: HubServer): number[] {
-  const group = server.child.pid;
-  if (group === undefined) return [];
-  const out: number[] = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      // pid (comm) state ppid pgrp ...: comm may contain spaces, so split after the last ')'.
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[2]) === group && comm.includes("workerd")) out.push(Number(name));
-    } catch {
-      // the process went away
-    }
-  }
-  return out;
-}
-
 /** Resident memory (VmRSS, MiB) of the server's workerd processes, summed. */
-export function workerdRssMiB(server: HubServer): number {
-  let kb = 0;
-  for (const pid of workerdPids(server)) {
-    try {
-      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-      if (m) kb += Number(m[1]);
-    } catch {
-      // gone
-    }
-  }
-  return Math.round((kb / 1024) * 10) / 10;
+export async function workerdRssMiB(server: HubServer): Promise<number> {
+  return Math.round(((await server.workerdRss()) / 2 ** 20) * 10) / 10;
 }
 
 /**
