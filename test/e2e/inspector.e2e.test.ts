@@ -21,6 +21,12 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTIFACTS = join(ROOT, "test", "e2e", "artifacts");
 /** Every browser wait has this timeout (the machines are slow; nothing here should take 5 s). */
 const WAIT_MS = 20_000;
+/**
+ * The page fills most of what a test reads asynchronously (a `toggle` listener, a table refreshed
+ * after a socket message), so a read right after an action can see the state before it. Assertions
+ * on such state poll until they hold: `await expect.poll(() => locator.textContent(), POLL).toBe(…)`.
+ */
+const POLL = { timeout: WAIT_MS, interval: 50 } as const;
 
 let dir: string;
 let server: HubServer | undefined;
@@ -118,7 +124,7 @@ describe("the inspector and sandbox page in headless Chromium", () => {
     const started = Date.now();
     await p.goto(`${server!.origin}/inspector/?topic=${encodeURIComponent(topic)}`);
     await p.locator("body[data-ready=true]").waitFor();
-    expect(await p.getByLabel("Topic (hub.topic)").inputValue()).toBe(topic);
+    await expect.poll(() => p.getByLabel("Topic (hub.topic)").inputValue(), POLL).toBe(topic);
 
     // Every control has a label (name) a screen reader can read.
     const unlabeled = await p.evaluate(() =>
@@ -137,15 +143,15 @@ describe("the inspector and sandbox page in headless Chromium", () => {
     // Without a token the hub refuses to show the topic, and the page says why.
     await p.getByRole("button", { name: "Open topic" }).click();
     await p.locator("#access-status", { hasText: "Refused: the token is missing" }).waitFor();
-    expect(await p.locator("#live-state").textContent()).toBe("not connected");
+    await expect.poll(() => p.locator("#live-state").textContent(), POLL).toBe("not connected");
     expect(consoleErrors.splice(0).every((e) => /401/.test(e))).toBe(true); // that refusal, logged by the browser
 
     // A token from the development issuer (default scopes include fhircast-hub/inspect) opens the topic.
-    expect(await p.getByLabel("Scopes").inputValue()).toContain("fhircast-hub/inspect");
+    await expect.poll(() => p.getByLabel("Scopes").inputValue(), POLL).toContain("fhircast-hub/inspect");
     await p.getByRole("button", { name: "Get token" }).click();
     await p.locator("#live-state", { hasText: /^live$/ }).waitFor();
-    await expect(p.locator("#access-status").textContent()).resolves.toContain(`Inspecting ${topic}`);
-    expect(await p.locator("#token").inputValue()).toMatch(/^ey/);
+    await expect.poll(() => p.locator("#access-status").textContent(), POLL).toContain(`Inspecting ${topic}`);
+    await expect.poll(() => p.locator("#token").inputValue(), POLL).toMatch(/^ey/);
     await p.locator("#subscribers tbody", { hasText: "No subscriptions" }).waitFor();
 
     // Two sandbox apps, with the default (STU3) events, SyncError included.
@@ -161,11 +167,11 @@ describe("the inspector and sandbox page in headless Chromium", () => {
     );
     for (const name of ["Viewer", "Reporter"]) {
       const row = rows.filter({ has: p.locator("th", { hasText: name }) });
-      await expect(row.locator("td").nth(0).textContent()).resolves.toContain("Patient-open");
-      await expect(row.locator("td").nth(0).textContent()).resolves.toContain("SyncError");
-      await expect(row.locator("td").nth(1).textContent()).resolves.toBe("connected");
-      await expect(row.locator("td").nth(2).textContent()).resolves.toMatch(/\d+ (h|min)/);
-      await expect(row.locator("td").nth(4).textContent()).resolves.toBe("none");
+      await expect.poll(() => row.locator("td").nth(0).textContent(), POLL).toContain("Patient-open");
+      await expect.poll(() => row.locator("td").nth(0).textContent(), POLL).toContain("SyncError");
+      await expect.poll(() => row.locator("td").nth(1).textContent(), POLL).toBe("connected");
+      await expect.poll(() => row.locator("td").nth(2).textContent(), POLL).toMatch(/\d+ (h|min)/);
+      await expect.poll(() => row.locator("td").nth(4).textContent(), POLL).toBe("none");
     }
 
     // Patient-open from the template: 202, delivered to both apps (and acknowledged), and in the stream.
@@ -182,7 +188,8 @@ describe("the inspector and sandbox page in headless Chromium", () => {
     // The event's JSON on demand.
     const item = p.locator(`#stream li[data-event="Patient-open"]`).first();
     await item.locator("summary").click();
-    await expect(item.locator("pre.json").textContent()).resolves.toContain(first.body.id);
+    // The JSON is written by the page's `toggle` listener, which fires after the click returns.
+    await expect.poll(() => item.locator("pre.json").textContent(), POLL).toContain(first.body.id);
 
     // Reporter refuses from now on: the next Patient-open gets 409 from it, and the hub's SyncError
     // reaches Viewer (a SyncError subscriber), the inspector's stream and the subscribers table.
@@ -195,11 +202,11 @@ describe("the inspector and sandbox page in headless Chromium", () => {
     const syncItem = p.locator(`#stream li[data-event="SyncError"]`).first();
     await syncItem.locator("summary").click();
     await syncItem.locator("pre.json", { hasText: second.body.id }).waitFor();
-    expect(await syncItem.locator("pre.json").textContent()).toContain("Reporter");
+    await expect.poll(() => syncItem.locator("pre.json").textContent(), POLL).toContain("Reporter");
     const reporter = rows.filter({ has: p.locator("th", { hasText: "Reporter" }) });
     await reporter.locator("td.syncerror-cell", { hasText: "refused" }).waitFor();
     const viewer = rows.filter({ has: p.locator("th", { hasText: "Viewer" }) });
-    await expect(viewer.locator("td.syncerror-cell").textContent()).resolves.toBe("none");
+    await expect.poll(() => viewer.locator("td.syncerror-cell").textContent(), POLL).toBe("none");
 
     // The stream is newest first.
     const seqs = await p.locator("#stream li").evaluateAll((lis) => lis.map((li) => Number((li as any).dataset.seq)));

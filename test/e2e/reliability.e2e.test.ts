@@ -334,7 +334,10 @@ describe("slow and stalled subscribers", () => {
     expect(denial).toMatchObject({ "hub.mode": "denied", "hub.topic": topic, "hub.reason": expect.stringMatching(/stopped reading/) });
 
     // One SyncError per stalled subscriber reached the SyncError subscriber, naming it and the event.
-    const syncErrors = good[0]!.client.frames.filter((f) => f.event?.["hub.event"] === "SyncError");
+    // Each is sent when its subscriber is cut off, not with the silent reader's denial: wait for both.
+    const syncErrorsOf = () => good[0]!.client.frames.filter((f) => f.event?.["hub.event"] === "SyncError");
+    await until(() => syncErrorsOf().length >= 2, 20_000, 100);
+    const syncErrors = syncErrorsOf();
     expect(syncErrors).toHaveLength(2);
     const diagnostics = syncErrors.map((f) => f.event.context[0].resource.issue[0].diagnostics as string).sort();
     expect(diagnostics[0]).toMatch(/^hung-socket stopped reading \(257 events unacknowledged\)/);

@@ -24,8 +24,8 @@ import {
   WorkerdServer,
   WsClient,
 } from "../helpers/server";
+import { until } from "./support/reliability";
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 let build: string;
 let storage: string;
@@ -137,8 +137,9 @@ describe("self-hosted on workerd (npm run build:selfhost)", () => {
     expect(metrics).toMatch(/^fhircast_subscriptions_total\{action="subscribe"\} 1$/m);
 
     // workerd prints only the hub's own JSON lines: none names the topic, token, secret or patient.
-    await sleep(200);
+    // workerd writes its log lines asynchronously: wait until the last request's line is there.
     const hash = createHash("sha256").update(topic).digest("hex").slice(0, 12);
+    await until(() => hub!.output.includes('"msg":"disconnect"'), 10_000, 50);
     expect(hub.output).toContain(`"topic":"${hash}"`);
     for (const secret of [topic, token!, endpoint.split("/").pop()!, endpoint2.split("/").pop()!, "sh-2", METRICS_TOKEN]) {
       expect(hub.output.includes(secret), `${secret} in the logs`).toBe(false);
