@@ -113,7 +113,7 @@ export class FhircastClient {
     this.topic = options.topic;
     this.events = [...options.events];
     this.timeoutMs = options.timeoutMs ?? 10_000;
-    this.socketFactory = options.webSocket ?? defaultSocketFactory;
+    this.socketFactory = options.webSocket ?? defaultSocketFactory();
     this.reconnectOptions = options.reconnect === false ? undefined : { ...RECONNECT_DEFAULTS, ...options.reconnect };
     const f = options.fetch ?? ((input: string, init?: RequestInit) => fetch(input, init));
     this.http = new HubHttp(options.hubUrl, options.token, f, this.timeoutMs);

@@ -24,6 +24,6 @@ export interface FhircastClientOptions {
   timeoutMs?: number;
   /** fetch to use (default: the platform's). */
   fetch?: FetchLike;
-  /** WebSocket factory (default: `new WebSocket(url)`). */
+  /** WebSocket factory (default: `new WebSocket(url)`; required where there is no global WebSocket, e.g. Node 20). */
   webSocket?: SocketFactory;
 }

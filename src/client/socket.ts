@@ -14,7 +14,19 @@ export type SocketFactory = (url: string) => SocketLike;
 export const OPEN = 1;
 export const CONNECTING = 0;
 
-export const defaultSocketFactory: SocketFactory = (url) => new WebSocket(url) as unknown as SocketLike;
+/**
+ * The platform's WebSocket. Checked when the client is made, not at the first connect: on a runtime
+ * without one (Node 20 and older) the failure would otherwise surface later as a bare ReferenceError.
+ */
+export function defaultSocketFactory(): SocketFactory {
+  if (typeof (globalThis as { WebSocket?: unknown }).WebSocket !== "function") {
+    throw new TypeError(
+      "this runtime has no global WebSocket (Node.js before 22): pass the webSocket option, " +
+        "e.g. with the ws package: webSocket: (url) => new WebSocket(url) after import { WebSocket } from \"ws\"",
+    );
+  }
+  return (url) => new WebSocket(url) as unknown as SocketLike;
+}
 
 export interface SocketHandlers {
   open(): void;

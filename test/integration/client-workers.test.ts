@@ -56,3 +56,21 @@ describe("FhircastClient in the Workers runtime", () => {
     await publisher.close();
   });
 });
+
+describe("FhircastClient where the runtime has no global WebSocket (Node 20)", () => {
+  const options = { hubUrl: "https://hub.example/api/hub", topic: "t", events: ["Patient-open"], token: "x" };
+
+  it("refuses to be made without the webSocket option, naming it; with the option it is made", () => {
+    // As on Node 20: no WebSocket global (workerd defines it on the global scope's prototype, so an
+    // own property set to undefined hides it, and deleting that property brings it back).
+    Object.defineProperty(globalThis, "WebSocket", { value: undefined, configurable: true, writable: true });
+    try {
+      expect(() => new FhircastClient(options)).toThrow(/no global WebSocket.*pass the webSocket option/);
+      const client = new FhircastClient({ ...options, webSocket: workersSocket });
+      expect(client.state).toBe("idle");
+    } finally {
+      delete (globalThis as { WebSocket?: unknown }).WebSocket;
+    }
+    expect(new FhircastClient(options).state).toBe("idle");
+  });
+});
