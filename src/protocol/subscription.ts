@@ -102,7 +102,9 @@ export function parseSubscription(
   let leaseSeconds = config.leaseDefaultSeconds;
   const leaseRaw = params.get("hub.lease_seconds");
   if (leaseRaw !== undefined && leaseRaw !== "") {
-    if (!/^\d{1,10}$/.test(leaseRaw) || Number(leaseRaw) <= 0) {
+    // Any positive integer is a valid request, however many digits: it is capped at the hub's maximum
+    // (Number() of a huge one is a huge float or Infinity, which the cap absorbs).
+    if (!/^\d+$/.test(leaseRaw) || Number(leaseRaw) <= 0) {
       return fail(400, "invalid", `hub.lease_seconds must be a positive integer, got "${leaseRaw}"`);
     }
     leaseSeconds = Math.min(Number(leaseRaw), config.leaseMaxSeconds);
