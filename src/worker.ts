@@ -183,9 +183,12 @@ function denyHere(reason: string): Response {
 
 // ---- router --------------------------------------------------------------------------------------
 
-/** An unexpected error: logged, answered with a 500 that says nothing about the hub's insides. */
+/**
+ * An unexpected error (a bug, a setting that does not parse): logged at level error, so it shows
+ * under LOG_LEVEL=warn too, and answered with a 500 that says nothing about the hub's insides.
+ */
 function internalError(err: unknown): Response {
-  log("error", { error: err instanceof Error ? err.message : String(err) });
+  log("error", { error: err instanceof Error ? err.message : String(err) }, "error");
   return outcomeResponse(500, "exception", "internal error");
 }
 

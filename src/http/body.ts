@@ -12,8 +12,19 @@ export function bodyKind(request: Request): BodyKind {
   return "other";
 }
 
-/** Reads the body as text, refusing more than `max` bytes (413) without buffering past the limit. */
+/**
+ * Reads the body as text, refusing more than `max` bytes (413) without buffering past the limit. A body
+ * that breaks off (the client hung up, or its stream failed) is the client's doing: 400, not a 500.
+ */
 export async function readBody(request: Request, max: number): Promise<Result<string>> {
+  try {
+    return await readBodyBytes(request, max);
+  } catch {
+    return fail(400, "incomplete", "the request body ended before it was complete (the client closed the connection?)");
+  }
+}
+
+async function readBodyBytes(request: Request, max: number): Promise<Result<string>> {
   const declared = Number(request.headers.get("Content-Length") ?? "0");
   const tooLarge = () => fail(413, "too-long", `request body is larger than this hub's limit of ${max} bytes`);
   if (declared > max) return tooLarge();
