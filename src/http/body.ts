@@ -1,6 +1,7 @@
 // Request bodies: content-type dispatch, size-limited reading (413 without buffering past the limit),
 // JSON parsing and the `{topic}` path segment, each refusing bad input with a 4xx result.
 import type { IRequest } from "itty-router";
+import { parseTopic } from "../protocol/topic-name";
 import { fail, ok, type Result } from "../protocol/wire";
 
 export type BodyKind = "form" | "json" | "other";
@@ -71,11 +72,16 @@ export function parseJson(text: string): Result<unknown> {
   }
 }
 
-/** The `{topic}` path segment, percent-decoded; a malformed escape is the client's error (400), not a 500. */
+/**
+ * The `{topic}` path segment, percent-decoded and held to the hub's topic rule (src/protocol/topic-name.ts);
+ * a malformed escape is the client's error (400), not a 500.
+ */
 export function pathTopic(request: IRequest): Result<string> {
+  let decoded: string;
   try {
-    return ok(decodeURIComponent(request.params.topic!));
+    decoded = decodeURIComponent(request.params.topic!);
   } catch {
     return fail(400, "invalid", "the topic in the URL is not valid percent-encoding");
   }
+  return parseTopic(decoded, "the topic in the URL");
 }

@@ -4,7 +4,9 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/worker";
-import { HUB, ORIGIN, expectOutcome, hubFetch, mintToken, patientOpen } from "../helpers/hub";
+import {
+  HUB, ORIGIN, expectOutcome, expectText, form, hubFetch, mintToken, patientOpen, publish, subscribeForm, subscriber, uniqueTopic,
+} from "../helpers/hub";
 
 /** Everything the Worker writes to the console while `fn` runs, one parsed JSON line per call. */
 async function captureLogs(fn: () => Promise<unknown>): Promise<{ stream: "log" | "warn" | "error"; line: Record<string, unknown> }[]> {
@@ -93,4 +95,49 @@ describe("logging: errors are level error, a client hang-up is not a server erro
       expect(lines.filter((l) => l.line.msg === "request")).toMatchObject([{ stream: "log", line: { level: "info", status: 400 } }]);
     });
   }
+});
+
+describe("topics: control and bidi-override characters refused everywhere, surrounding blanks trimmed everywhere", () => {
+  const BAD: [string, string][] = [
+    ["NUL", "\u0000"], ["CR LF", "\r\n"], ["TAB", "\t"], ["DEL", "\u007f"], ["C1 NEL", "\u0085"],
+    ["RLO (U+202E)", "\u202e"], ["LRE (U+202A)", "\u202a"], ["LRI (U+2066)", "\u2066"], ["PDI (U+2069)", "\u2069"],
+  ];
+  const CONTROL = /control or bidirectional-override/;
+
+  for (const [name, ch] of BAD) {
+    it(`a topic containing ${name} is refused with 400 by subscribe, publish (body and path), GET and the token issuer`, async () => {
+      const topic = `${uniqueTopic("ctl")}${ch}x`;
+      await expectText(await hubFetch("/api/hub", subscribeForm(topic, "Patient-open")), 400, "hub.topic", CONTROL);
+      await expectOutcome(await publish(patientOpen(topic, "p1")), 400, "event.hub.topic", CONTROL);
+      await expectOutcome(await publish(patientOpen(topic, "p1"), `/api/hub/${encodeURIComponent(topic)}`), 400, "topic in the URL", CONTROL);
+      await expectOutcome(await hubFetch(`/api/hub/${encodeURIComponent(topic)}`), 400, "topic in the URL", CONTROL);
+      const token = await hubFetch("/auth/token", form({ grant_type: "client_credentials", client_id: "c", scope: "fhircast/*.*", "hub.topic": topic }));
+      expect(token.status).toBe(400);
+      expect(await token.json()).toMatchObject({ error: "invalid_request", error_description: expect.stringMatching(CONTROL) });
+    });
+  }
+
+  it("a control character in a JSON subscribe's hub.topic is refused too", async () => {
+    const body = JSON.stringify({ "hub.channel.type": "websocket", "hub.mode": "subscribe", "hub.topic": `${uniqueTopic("ctl")}\u0000`, "hub.events": "Patient-open" });
+    await expectText(await hubFetch("/api/hub", { method: "POST", headers: { "Content-Type": "application/json" }, body }), 400, CONTROL);
+  });
+
+  it("surrounding blanks name the same topic in subscribe, publish (body and path), GET and the token issuer", async () => {
+    const topic = uniqueTopic("blank");
+    const padded = `  ${topic}\n`;
+    const { client } = await subscriber(padded, "Patient-open");
+    expect(await client.frame(0)).toMatchObject({ "hub.topic": topic });
+    // Published with blanks around event.hub.topic: reaches the subscriber of the bare topic, under the bare topic.
+    expect((await publish(patientOpen(padded, "p1"))).status).toBe(202);
+    expect(await client.frame(1)).toMatchObject({ event: { "hub.topic": topic, "hub.event": "Patient-open" } });
+    // The STU1/STU2 path form, blanks on both sides of the comparison.
+    expect((await publish(patientOpen(` ${topic}`, "p2"), `/api/hub/${encodeURIComponent(`${topic} `)}`)).status).toBe(202);
+    expect(await client.frame(2)).toMatchObject({ event: { "hub.topic": topic } });
+    const got = await hubFetch(`/api/hub/${encodeURIComponent(` ${topic} `)}`);
+    expect(got.status).toBe(200);
+    expect(await got.json()).toMatchObject({ context: expect.arrayContaining([expect.objectContaining({ key: "patient", resource: expect.objectContaining({ id: "p2" }) })]) });
+    const token = await hubFetch("/auth/token", form({ grant_type: "client_credentials", client_id: "c", scope: "fhircast/*.*", "hub.topic": padded }));
+    expect(await token.json()).toMatchObject({ "hub.topic": topic });
+    client.close();
+  });
 });
