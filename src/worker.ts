@@ -7,7 +7,7 @@ import { devPublicJwks } from "./auth/dev-issuer";
 import { hubSettings, type Env } from "./config";
 import { HUB_PATH, parseEndpoint, WS_PATH_PREFIX } from "./endpoint";
 import { checkTopic, failure, origin, rateLimit, topicStub } from "./http/access";
-import { bodyKind, parseJson, pathTopic, readBody } from "./http/body";
+import { bodyKind, looksLikeJson, parseJson, pathTopic, readBody } from "./http/body";
 import { corsify, guardOrigin } from "./http/cors";
 import { inspect, inspectLive } from "./http/inspector";
 import { metrics } from "./http/metrics-endpoint";
@@ -45,6 +45,10 @@ async function postHub(request: IRequest, env: Env): Promise<Response> {
   const body = await readBody(request, config.maxBodyBytes);
   if (kind === "form") {
     if (!body.ok) return textResponse(body.status, body.detail);
+    // `curl -d '{…}'` sends JSON as a form: say what is wrong rather than "hub.channel.type is required".
+    if (looksLikeJson(body.value)) {
+      return textResponse(415, "the body is JSON but Content-Type is application/x-www-form-urlencoded: publishing needs Content-Type: application/json (or application/fhir+json)");
+    }
     return subscription(request, env, new URLSearchParams(body.value).entries());
   }
   if (kind === "json") {

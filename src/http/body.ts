@@ -64,6 +64,12 @@ function decodeUtf8(bytes: Uint8Array): Result<string> {
   }
 }
 
+/** A body that opens like a JSON object or array; no form parameter name starts with `{` or `[`. */
+export function looksLikeJson(text: string): boolean {
+  const first = text.trimStart()[0];
+  return first === "{" || first === "[";
+}
+
 export function parseJson(text: string): Result<unknown> {
   try {
     return ok(JSON.parse(text) as unknown);

@@ -93,10 +93,12 @@ describe("bad publishes: 4xx OperationOutcome naming the problem; state and subs
     f.close();
   });
 
-  it("a JSON publish sent as a form is refused as a subscription request with 400 (never a 5xx)", async () => {
+  it("a JSON publish sent as a form (curl -d) is refused with 415 saying publishing needs Content-Type: application/json", async () => {
     const f = await fixture();
     const res = await hubFetch("/api/hub", json(JSON.stringify(patientOpen(f.topic, "p2")), "application/x-www-form-urlencoded"));
-    await expectText(res, 400, "hub.");
+    await expectText(res, 415, "Content-Type: application/json");
+    const padded = await hubFetch("/api/hub", json(`\n  ${JSON.stringify(patientOpen(f.topic, "p2"))}`, "application/x-www-form-urlencoded"));
+    await expectText(padded, 415, "Content-Type: application/json");
     await f.check();
     f.close();
   });
