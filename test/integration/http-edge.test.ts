@@ -141,3 +141,62 @@ describe("topics: control and bidi-override characters refused everywhere, surro
     client.close();
   });
 });
+
+describe("wrong methods and unknown paths: 405 with Allow, 404, 415, each in its endpoint's one error format", () => {
+  const topic = "t-methods";
+  const API: [path: string, allow: string][] = [
+    ["/api/hub", "POST"],
+    [`/api/hub/${topic}`, "GET, POST"],
+    ["/api/hub/.well-known/fhircast-configuration", "GET"],
+    ["/.well-known/fhircast-configuration", "GET"],
+    [`/api/inspect/${topic}`, "GET"],
+    [`/api/inspect/${topic}/live`, "GET"],
+  ];
+  const OTHER: [path: string, allow: string][] = [["/", "GET"], ["/health", "GET"], ["/metrics", "GET"], ["/auth/jwks", "GET"], [`/ws/${"0".repeat(64)}/${"0".repeat(32)}`, "GET"]];
+
+  for (const method of ["PUT", "DELETE", "PATCH"]) {
+    for (const [path, allow] of API) {
+      it(`${method} ${path}: 405, Allow: ${allow}, OPTIONS, OperationOutcome`, async () => {
+        const res = await hubFetch(path, { method, headers: { "Content-Type": "application/json" }, body: method === "DELETE" ? undefined : "{}" });
+        expect(res.headers.get("Allow")).toBe(`${allow}, OPTIONS`);
+        await expectOutcome(res, 405, method, allow);
+      });
+    }
+    for (const [path, allow] of OTHER) {
+      it(`${method} ${path}: 405, Allow: ${allow}, OPTIONS, plain text`, async () => {
+        const res = await hubFetch(path, { method });
+        expect(res.headers.get("Allow")).toBe(`${allow}, OPTIONS`);
+        await expectText(res, 405, method, allow);
+      });
+    }
+  }
+
+  it("GET /auth/token: 405, Allow: POST, OPTIONS, an OAuth error", async () => {
+    const res = await hubFetch("/auth/token", { method: "GET", headers: { Authorization: "" } });
+    expect(res.status).toBe(405);
+    expect(res.headers.get("Allow")).toBe("POST, OPTIONS");
+    expect(await res.json()).toMatchObject({ error: "invalid_request", error_description: expect.stringContaining("POST") });
+  });
+
+  it("POST /health (a GET path) is 405 too; the allowed methods still work", async () => {
+    expect((await hubFetch("/health", { method: "POST" })).status).toBe(405);
+    expect((await hubFetch("/health")).status).toBe(200);
+    expect((await hubFetch("/api/hub/.well-known/fhircast-configuration")).status).toBe(200);
+  });
+
+  it("an unknown path is 404: OperationOutcome under /api/, plain text elsewhere", async () => {
+    await expectOutcome(await hubFetch("/api/nope"), 404, "/api/nope");
+    await expectOutcome(await hubFetch("/api/hub/a/b", { method: "POST" }), 404);
+    await expectText(await hubFetch("/nope"), 404, "/nope");
+  });
+
+  it("POST {hub.url} with neither a form nor JSON: 415 OperationOutcome naming both types", async () => {
+    await expectOutcome(await hubFetch("/api/hub", { method: "POST", headers: { "Content-Type": "text/plain" }, body: "x" }), 415, "application/x-www-form-urlencoded", "application/json");
+  });
+
+  it("POST /auth/token with the issuer off: 404 as an OAuth error", async () => {
+    const res = await fetchWith({ AUTH_MODE: "open" }, new Request(`${ORIGIN}/auth/token`, form({ grant_type: "client_credentials", client_id: "c", scope: "fhircast/*.*" })));
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ error: "invalid_request", error_description: expect.stringMatching(/issuer is off/) });
+  });
+});
