@@ -188,8 +188,8 @@ export function readConfig(env: Env): HubConfig {
 let cached: { env: Env; config: HubConfig; catalog: EventCatalog } | undefined;
 export function hubSettings(env: Env): { config: HubConfig; catalog: EventCatalog } {
   if (cached?.env !== env) {
+    setLogLevel(env.LOG_LEVEL); // first: a setting that does not parse is then logged at this level
     const config = readConfig(env);
-    setLogLevel(env.LOG_LEVEL);
     setAnalytics(env.ANALYTICS);
     cached = { env, config, catalog: new EventCatalog(config.proprietaryEvents) };
   }

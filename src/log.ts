@@ -2,6 +2,8 @@
 // Callers pass only counts, ids the hub made up (subscription ids) and event names.
 
 export type LogLevel = "info" | "warn" | "silent";
+/** A line's severity: `error` (an unexpected exception, a misconfiguration) is written unless silent. */
+export type Severity = "info" | "warn" | "error";
 let level: LogLevel = "info";
 
 /** Set from the LOG_LEVEL setting ("info", "warn" or "silent"). */
@@ -10,13 +12,13 @@ export function setLogLevel(value: string | undefined): void {
 }
 
 /** Whether a line of this severity would be written (lets callers skip work for lines nobody reads). */
-export function logs(severity: "info" | "warn" = "info"): boolean {
+export function logs(severity: Severity = "info"): boolean {
   return level !== "silent" && !(level === "warn" && severity === "info");
 }
 
-export function log(msg: string, fields: Record<string, string | number | boolean | undefined>, severity: "info" | "warn" = "info"): void {
-  if (level === "silent" || (level === "warn" && severity === "info")) return;
-  (severity === "warn" ? console.warn : console.log)(JSON.stringify({ level: severity, msg, ...fields }));
+export function log(msg: string, fields: Record<string, string | number | boolean | undefined>, severity: Severity = "info"): void {
+  if (!logs(severity)) return;
+  (severity === "error" ? console.error : severity === "warn" ? console.warn : console.log)(JSON.stringify({ level: severity, msg, ...fields }));
 }
 
 /**

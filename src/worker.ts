@@ -7,9 +7,10 @@ import { devPublicJwks } from "./auth/dev-issuer";
 import { hubSettings, type Env } from "./config";
 import { HUB_PATH, parseEndpoint, WS_PATH_PREFIX } from "./endpoint";
 import { checkTopic, failure, origin, rateLimit, topicStub } from "./http/access";
-import { bodyKind, parseJson, pathTopic, readBody } from "./http/body";
+import { bodyKind, looksLikeJson, parseJson, pathTopic, readBody } from "./http/body";
 import { corsify, guardOrigin } from "./http/cors";
 import { inspect, inspectLive } from "./http/inspector";
+import { methodNotAllowed, notFound } from "./http/fallback";
 import { metrics } from "./http/metrics-endpoint";
 import { note, requestLog, startTimer } from "./http/request-log";
 import { token } from "./http/token-endpoint";
@@ -45,6 +46,10 @@ async function postHub(request: IRequest, env: Env): Promise<Response> {
   const body = await readBody(request, config.maxBodyBytes);
   if (kind === "form") {
     if (!body.ok) return textResponse(body.status, body.detail);
+    // `curl -d '{…}'` sends JSON as a form: say what is wrong rather than "hub.channel.type is required".
+    if (looksLikeJson(body.value)) {
+      return textResponse(415, "the body is JSON but Content-Type is application/x-www-form-urlencoded: publishing needs Content-Type: application/json (or application/fhir+json)");
+    }
     return subscription(request, env, new URLSearchParams(body.value).entries());
   }
   if (kind === "json") {
@@ -58,7 +63,8 @@ async function postHub(request: IRequest, env: Env): Promise<Response> {
     }
     return publish(request, env, v);
   }
-  return textResponse(415,
+  // Neither a subscription (form) nor a publish: an API refusal, so an OperationOutcome.
+  return outcomeResponse(415, "not-supported",
     "Content-Type must be application/x-www-form-urlencoded (subscribe, unsubscribe) or application/json / application/fhir+json (publish)");
 }
 
@@ -183,9 +189,12 @@ function denyHere(reason: string): Response {
 
 // ---- router --------------------------------------------------------------------------------------
 
-/** An unexpected error: logged, answered with a 500 that says nothing about the hub's insides. */
+/**
+ * An unexpected error (a bug, a setting that does not parse): logged at level error, so it shows
+ * under LOG_LEVEL=warn too, and answered with a 500 that says nothing about the hub's insides.
+ */
 function internalError(err: unknown): Response {
-  log("error", { error: err instanceof Error ? err.message : String(err) });
+  log("error", { error: err instanceof Error ? err.message : String(err) }, "error");
   return outcomeResponse(500, "exception", "internal error");
 }
 
@@ -218,8 +227,17 @@ router
   .get(`${HUB_PATH}/:topic`, getContext)
   .get("/api/inspect/:topic", inspect)
   .get("/api/inspect/:topic/live", inspectLive)
-  .get(`${WS_PATH_PREFIX}*`, connect)
-  .all("*", (req) => textResponse(404, `no route for ${req.method} ${new URL(req.url).pathname}`));
+  .get(`${WS_PATH_PREFIX}*`, connect);
+
+/** Every path above with the methods it takes: any other method gets 405 and `Allow` (OPTIONS is a preflight). */
+const ALLOWED: [path: string, methods: string][] = [
+  ["/", "GET"], ["/health", "GET"], ["/metrics", "GET"], ["/auth/token", "POST"], ["/auth/jwks", "GET"],
+  ["/.well-known/fhircast-configuration", "GET"], [`${HUB_PATH}/.well-known/fhircast-configuration`, "GET"],
+  [HUB_PATH, "POST"], [`${HUB_PATH}/:topic`, "GET, POST"],
+  ["/api/inspect/:topic", "GET"], ["/api/inspect/:topic/live", "GET"], [`${WS_PATH_PREFIX}*`, "GET"],
+];
+for (const [path, methods] of ALLOWED) router.all(path, methodNotAllowed(methods));
+router.all("*", notFound);
 
 /**
  * Whether the request is exactly `POST {hub.url}`, told from the URL text: every publish and every

@@ -5,6 +5,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from "jose";
 import type { AuthConfig, Env } from "../config";
+import { parseTopic } from "../protocol/topic-name";
 import { fail, ok, type Result } from "../protocol/wire";
 import { invalidFhircastScopes } from "./scopes";
 
@@ -83,8 +84,11 @@ export async function issueToken(params: URLSearchParams, env: Env, auth: AuthCo
   if (!scope) return oauthError("invalid_scope", "scope is required, e.g. fhircast/*.read fhircast/Patient-open.write");
   const bad = invalidFhircastScopes(scope);
   if (bad.length > 0) return oauthError("invalid_scope", `not a FHIRcast scope: ${bad.join(" ")} (fhircast/<Event|*>.<read|write|*>)`);
-  const topic = params.get("hub.topic")?.trim() || crypto.randomUUID();
-  if (topic.length > 512) return oauthError("invalid_request", "hub.topic is longer than 512 characters");
+  // A blank hub.topic asks for a fresh one, as an absent one does; a given one follows the hub's topic rule.
+  const asked = params.get("hub.topic")?.trim();
+  const parsed = asked ? parseTopic(asked) : ok(crypto.randomUUID());
+  if (!parsed.ok) return oauthError("invalid_request", parsed.detail);
+  const topic = parsed.value;
 
   const k = await keys(env);
   const now = Math.floor(Date.now() / 1000);

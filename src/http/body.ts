@@ -1,6 +1,7 @@
 // Request bodies: content-type dispatch, size-limited reading (413 without buffering past the limit),
 // JSON parsing and the `{topic}` path segment, each refusing bad input with a 4xx result.
 import type { IRequest } from "itty-router";
+import { parseTopic } from "../protocol/topic-name";
 import { fail, ok, type Result } from "../protocol/wire";
 
 export type BodyKind = "form" | "json" | "other";
@@ -12,8 +13,19 @@ export function bodyKind(request: Request): BodyKind {
   return "other";
 }
 
-/** Reads the body as text, refusing more than `max` bytes (413) without buffering past the limit. */
+/**
+ * Reads the body as text, refusing more than `max` bytes (413) without buffering past the limit. A body
+ * that breaks off (the client hung up, or its stream failed) is the client's doing: 400, not a 500.
+ */
 export async function readBody(request: Request, max: number): Promise<Result<string>> {
+  try {
+    return await readBodyBytes(request, max);
+  } catch {
+    return fail(400, "incomplete", "the request body ended before it was complete (the client closed the connection?)");
+  }
+}
+
+async function readBodyBytes(request: Request, max: number): Promise<Result<string>> {
   const declared = Number(request.headers.get("Content-Length") ?? "0");
   const tooLarge = () => fail(413, "too-long", `request body is larger than this hub's limit of ${max} bytes`);
   if (declared > max) return tooLarge();
@@ -52,6 +64,12 @@ function decodeUtf8(bytes: Uint8Array): Result<string> {
   }
 }
 
+/** A body that opens like a JSON object or array; no form parameter name starts with `{` or `[`. */
+export function looksLikeJson(text: string): boolean {
+  const first = text.trimStart()[0];
+  return first === "{" || first === "[";
+}
+
 export function parseJson(text: string): Result<unknown> {
   try {
     return ok(JSON.parse(text) as unknown);
@@ -60,11 +78,16 @@ export function parseJson(text: string): Result<unknown> {
   }
 }
 
-/** The `{topic}` path segment, percent-decoded; a malformed escape is the client's error (400), not a 500. */
+/**
+ * The `{topic}` path segment, percent-decoded and held to the hub's topic rule (src/protocol/topic-name.ts);
+ * a malformed escape is the client's error (400), not a 500.
+ */
 export function pathTopic(request: IRequest): Result<string> {
+  let decoded: string;
   try {
-    return ok(decodeURIComponent(request.params.topic!));
+    decoded = decodeURIComponent(request.params.topic!);
   } catch {
     return fail(400, "invalid", "the topic in the URL is not valid percent-encoding");
   }
+  return parseTopic(decoded, "the topic in the URL");
 }

@@ -3,14 +3,14 @@ import type { IRequest } from "itty-router";
 import { issueToken } from "../auth/dev-issuer";
 import { hubSettings, type Env } from "../config";
 import { HUB_PATH } from "../endpoint";
-import { jsonResponse, textResponse } from "../protocol/errors";
+import { jsonResponse } from "../protocol/errors";
 import { origin } from "./access";
 import { bodyKind, readBody } from "./body";
 
 /** POST /auth/token: the development issuer's client_credentials grant (AUTH_MODE=dev only). */
 export async function token(request: IRequest, env: Env): Promise<Response> {
   const { config } = hubSettings(env);
-  if (config.auth.mode !== "dev") return textResponse(404, "the development token issuer is off (AUTH_MODE is not dev)");
+  if (config.auth.mode !== "dev") return jsonResponse(404, { error: "invalid_request", error_description: "the development token issuer is off (AUTH_MODE is not dev)" });
   if (bodyKind(request) !== "form") return jsonResponse(400, { error: "invalid_request", error_description: "Content-Type must be application/x-www-form-urlencoded" });
   const body = await readBody(request, 16_384);
   if (!body.ok) return jsonResponse(body.status, { error: "invalid_request", error_description: body.detail });

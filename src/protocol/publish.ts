@@ -1,6 +1,7 @@
 // Validation of a publish (Request Context Change, FHIRcast 3.0.0 §2.6) against the event catalog.
 // Turns an untrusted JSON body into a typed request for the topic object, or a 4xx naming the problem.
 import { EXTENSION_KEY, type EventCatalog, type EventRole, type EventSpec } from "../events/catalog";
+import { parseTopic } from "./topic-name";
 import { type ContentOp, parseUpdateBundle } from "./update-bundle";
 import { type ContextEntry, fail, type Notification, ok, PublishEnvelope, type Result } from "./wire";
 
@@ -120,7 +121,9 @@ export function validatePublish(body: unknown, catalog: EventCatalog, pathTopic?
   if (!spec) {
     return fail(400, "not-supported", `event.hub.event "${event["hub.event"]}" is not an event this hub supports (see eventsSupported in .well-known/fhircast-configuration)`);
   }
-  if (pathTopic !== undefined && pathTopic !== event["hub.topic"]) {
+  const topic = parseTopic(event["hub.topic"], "event.hub.topic");
+  if (!topic.ok) return topic;
+  if (pathTopic !== undefined && pathTopic !== topic.value) {
     return fail(400, "invalid", `the topic in the URL does not equal event.hub.topic`);
   }
   const context = checkContext(spec, event.context);
@@ -143,7 +146,7 @@ export function validatePublish(body: unknown, catalog: EventCatalog, pathTopic?
   const notification: Notification = {
     timestamp: parsed.data.timestamp,
     id: parsed.data.id,
-    event: { ...rest, "hub.event": spec.name, context: context.value },
+    event: { ...rest, "hub.topic": topic.value, "hub.event": spec.name, context: context.value },
   };
   delete notification.event["context.versionId"];
   return ok({

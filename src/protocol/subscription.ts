@@ -3,6 +3,7 @@
 // with a plain-text reason for developers. Pure module.
 import type { EventCatalog } from "../events/catalog";
 import type { HubConfig } from "../config";
+import { MAX_TOPIC_LENGTH, parseTopic } from "./topic-name";
 import { fail, ok, type Result } from "./wire";
 
 export interface SubscribeRequest {
@@ -24,7 +25,7 @@ export interface UnsubscribeRequest {
 
 export type SubscriptionRequest = SubscribeRequest | UnsubscribeRequest;
 
-export const MAX_TOPIC_LENGTH = 512;
+export { MAX_TOPIC_LENGTH };
 export const MAX_NAME_LENGTH = 256;
 
 /** Parameters whose value is one string. Aliases seen in the wild map to their spec name. */
@@ -86,9 +87,9 @@ export function parseSubscription(
   if (mode !== "subscribe" && mode !== "unsubscribe") {
     return fail(400, "invalid", `hub.mode must be "subscribe" or "unsubscribe"${mode ? `, got "${mode}"` : ""}`);
   }
-  const topic = params.get("hub.topic");
-  if (!topic) return fail(400, "required", "hub.topic is required");
-  if (topic.length > MAX_TOPIC_LENGTH) return fail(400, "invalid", `hub.topic is longer than ${MAX_TOPIC_LENGTH} characters`);
+  const parsedTopic = parseTopic(params.get("hub.topic") ?? "");
+  if (!parsedTopic.ok) return parsedTopic;
+  const topic = parsedTopic.value;
   const endpoint = params.get("hub.channel.endpoint") || undefined;
 
   if (mode === "unsubscribe") {
@@ -102,7 +103,9 @@ export function parseSubscription(
   let leaseSeconds = config.leaseDefaultSeconds;
   const leaseRaw = params.get("hub.lease_seconds");
   if (leaseRaw !== undefined && leaseRaw !== "") {
-    if (!/^\d{1,10}$/.test(leaseRaw) || Number(leaseRaw) <= 0) {
+    // Any positive integer is a valid request, however many digits: it is capped at the hub's maximum
+    // (Number() of a huge one is a huge float or Infinity, which the cap absorbs).
+    if (!/^\d+$/.test(leaseRaw) || Number(leaseRaw) <= 0) {
       return fail(400, "invalid", `hub.lease_seconds must be a positive integer, got "${leaseRaw}"`);
     }
     leaseSeconds = Math.min(Number(leaseRaw), config.leaseMaxSeconds);

@@ -5,6 +5,7 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { unstable_readConfig } from "wrangler";
@@ -170,6 +171,36 @@ describe("a real local server: logs and metrics", () => {
 
     for (const [what, value] of Object.entries({ topic, token: token!, secret, patientId, mrn, family, signature: token!.split(".")[2]! })) {
       expect(hubOutput.includes(value), `the ${what} appears in the logs`).toBe(false);
+    }
+  });
+
+  it("keeps no request URL on disk: no file of the state directory holds an ?access_token= token or an endpoint secret", async () => {
+    const hub = server!;
+    const topic = uniqueTopic("url-on-disk");
+    const token = await devToken(hub.origin, topic, "fhircast/*.read fhircast/*.write fhircast-hub/inspect");
+    const endpoint = await subscribe(hub.hubUrl, topic, "Patient-open", { token });
+    const secret = endpoint.split("/").pop()!;
+    const ws = await WsClient.connect(endpoint);
+    await ws.waitFrames(1);
+    ws.close();
+    await ws.waitClose();
+    // The inspector's way: the token in the query string.
+    const inspected = await http(`${hub.origin}/api/inspect/${encodeURIComponent(topic)}?access_token=${token}`);
+    expect(inspected.status).toBe(200);
+    // A request whose own log line shows it was handled, after the ones above.
+    const routeLines = () => hub.output.split('"route":"/api/hub/:topic"').length - 1;
+    const before = routeLines();
+    const marker = await http(`${hub.origin}/api/hub/${encodeURIComponent(topic)}?access_token=${token}`, { headers: { Authorization: `Bearer ${token}` } });
+    expect(marker.status).toBe(200);
+    const deadline = Date.now() + 10_000;
+    while (routeLines() === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+
+    const files = (await readdir(hub.persistTo, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+    expect(files.filter((f) => f.includes("trace-store"))).toEqual([]);
+    for (const file of files) {
+      const bytes = readFileSync(file).toString("latin1");
+      expect(bytes.includes(token!), `${file} holds the ?access_token= token`).toBe(false);
+      expect(bytes.includes(secret), `${file} holds an endpoint secret`).toBe(false);
     }
   });
 

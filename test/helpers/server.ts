@@ -3,6 +3,7 @@
 // client (Node 24's global WebSocket) with a frame queue. Every wait has a timeout. Node only: this
 // file is type-checked by test/e2e/tsconfig.json, not by the Workers tsconfig.
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -33,6 +34,16 @@ export function freePort(): Promise<number> {
       srv.close(() => resolvePort(port));
     });
   });
+}
+
+/**
+ * The environment `npm start` gives wrangler: the `NAME=value` assignments before `wrangler` in
+ * package.json's start script (e.g. X_LOCAL_OBSERVABILITY=false), so the tests run what it runs.
+ */
+export function startScriptEnv(): Record<string, string> {
+  const script = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start;
+  const prefix = script.slice(0, script.indexOf("wrangler "));
+  return Object.fromEntries([...prefix.matchAll(/\b([A-Z][A-Z0-9_]*)=(\S*)/g)].map((m) => [m[1]!, m[2]!]));
 }
 
 /** A fresh temporary directory for `--persist-to`; remove it with `removeDir` when done. */
@@ -119,6 +130,7 @@ export class HubServer {
       stdio: ["ignore", "pipe", "pipe"],
       env: {
         ...process.env,
+        ...startScriptEnv(),
         // The Node that runs the tests (24) and the project's bin dir come first, as under npm scripts.
         PATH: [dirname(process.execPath), BIN, process.env.PATH ?? ""].join(":"),
         CI: "true",

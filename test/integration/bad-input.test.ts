@@ -83,20 +83,22 @@ describe("bad publishes: 4xx OperationOutcome naming the problem; state and subs
     f.close();
   });
 
-  it("refuses a publish with a wrong content type: 415 on {hub.url} (plain text) and on {hub.url}/{topic} (OperationOutcome)", async () => {
+  it("refuses a publish with a wrong content type: 415 OperationOutcome on {hub.url} and on {hub.url}/{topic}", async () => {
     const f = await fixture();
     const body = JSON.stringify(patientOpen(f.topic, "p2"));
-    await expectText(await hubFetch("/api/hub", json(body, "text/plain")), 415, "application/json");
-    await expectText(await hubFetch("/api/hub", json(body, "application/xml")), 415, "application/fhir+json");
+    await expectOutcome(await hubFetch("/api/hub", json(body, "text/plain")), 415, "application/json");
+    await expectOutcome(await hubFetch("/api/hub", json(body, "application/xml")), 415, "application/fhir+json");
     await expectOutcome(await hubFetch(`/api/hub/${encodeURIComponent(f.topic)}`, json(body, "text/plain")), 415, "application/json");
     await f.check();
     f.close();
   });
 
-  it("a JSON publish sent as a form is refused as a subscription request with 400 (never a 5xx)", async () => {
+  it("a JSON publish sent as a form (curl -d) is refused with 415 saying publishing needs Content-Type: application/json", async () => {
     const f = await fixture();
     const res = await hubFetch("/api/hub", json(JSON.stringify(patientOpen(f.topic, "p2")), "application/x-www-form-urlencoded"));
-    await expectText(res, 400, "hub.");
+    await expectText(res, 415, "Content-Type: application/json");
+    const padded = await hubFetch("/api/hub", json(`\n  ${JSON.stringify(patientOpen(f.topic, "p2"))}`, "application/x-www-form-urlencoded"));
+    await expectText(padded, 415, "Content-Type: application/json");
     await f.check();
     f.close();
   });
@@ -198,9 +200,11 @@ describe("malformed topic in the URL: 400, never a 5xx", () => {
 });
 
 describe("other routes", () => {
-  it("answers 404 for an unknown path and for GET on unknown methods of the hub, never 5xx", async () => {
+  it("answers 404 for an unknown path and 405 (with Allow) for other methods on the hub URL, never 5xx", async () => {
     expect((await hubFetch("/nope")).status).toBe(404);
-    expect((await hubFetch("/api/hub", { method: "PUT", headers: { "Content-Type": "application/json" }, body: "{}" })).status).toBe(404);
-    expect((await hubFetch("/api/hub", { method: "DELETE" })).status).toBe(404);
+    const put = await hubFetch("/api/hub", { method: "PUT", headers: { "Content-Type": "application/json" }, body: "{}" });
+    expect(put.headers.get("Allow")).toBe("POST, OPTIONS");
+    await expectOutcome(put, 405, "PUT");
+    await expectOutcome(await hubFetch("/api/hub", { method: "DELETE" }), 405, "DELETE");
   });
 });

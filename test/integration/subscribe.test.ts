@@ -2,7 +2,7 @@
 // response and the confirmation frame. Every refusal is a 4xx with a plain-text body naming the problem.
 import { describe, expect, it } from "vitest";
 import {
-  connect, expectText, form, HUB, hubFetch, subscribe, subscribeForm, subscriber, topicSql, uniqueTopic,
+  connect, expectOutcome, expectText, form, HUB, hubFetch, subscribe, subscribeForm, subscriber, topicSql, uniqueTopic,
 } from "../helpers/hub";
 
 const base = (topic: string) => ({ "hub.channel.type": "websocket", "hub.mode": "subscribe", "hub.topic": topic, "hub.events": "Patient-open" });
@@ -154,10 +154,10 @@ describe("subscribe: refusals are 4xx with a plain-text body naming the problem,
   });
 
   for (const type of ["text/plain", "multipart/form-data; boundary=x", "application/xml"]) {
-    it(`refuses Content-Type ${type} with 415 naming the accepted types`, async () => {
+    it(`refuses Content-Type ${type} with 415 (OperationOutcome: not a form, so not the subscription API's text) naming the accepted types`, async () => {
       const topic = uniqueTopic("subbad");
       const res = await hubFetch("/api/hub", { method: "POST", headers: { "Content-Type": type }, body: new URLSearchParams(base(topic)).toString() });
-      await expectText(res, 415, "application/x-www-form-urlencoded");
+      await expectOutcome(res, 415, "application/x-www-form-urlencoded");
       await expectNoSubscriptions(topic);
     });
   }
@@ -166,7 +166,7 @@ describe("subscribe: refusals are 4xx with a plain-text body naming the problem,
     const topic = uniqueTopic("subbad");
     // A Blob with no type keeps the Request from inventing text/plain.
     const res = await hubFetch("/api/hub", { method: "POST", body: new Blob([new URLSearchParams(base(topic)).toString()]) });
-    await expectText(res, 415, "Content-Type");
+    await expectOutcome(res, 415, "Content-Type");
     await expectNoSubscriptions(topic);
   });
 

@@ -156,13 +156,16 @@ describe("parseSubscription: subscribe", () => {
     ["86400", 86400],
     ["86401", 86400], //         capped at the hub maximum
     ["9999999999", 86400], //    ten digits, capped
+    ["99999999999", 86400], //   eleven digits: still a positive integer, capped (issue 21)
+    ["1".repeat(400), 86400], // beyond a double (Number() is Infinity): capped
+    ["007200", 7200], //         leading zeros: the same integer
     ["", 3600], //               empty → default
   ])("lease %j → %d", (raw, granted) => {
     const r = parseSubscription(params({ ...base, "hub.lease_seconds": raw }), catalog, config);
     expect(r.ok && r.value.mode === "subscribe" && r.value.leaseSeconds).toBe(granted);
   });
 
-  it.each(["0", "-1", "1.5", "1e3", "abc", "60s", "12345678901", "0x10"])("refuses the lease %j", (raw) => {
+  it.each(["0", "000", "-1", "1.5", "1e3", "abc", "60s", "0x10", "+60"])("refuses the lease %j", (raw) => {
     expect(parseSubscription(params({ ...base, "hub.lease_seconds": raw }), catalog, config)).toEqual(
       failure(400, "invalid", `hub.lease_seconds must be a positive integer, got "${raw}"`));
   });
