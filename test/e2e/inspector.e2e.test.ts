@@ -297,6 +297,7 @@ describe("the inspector and sandbox page in headless Chromium", () => {
     await p.locator("#app-answer").selectOption("none");
     await connectApp(p, "Dictation");
     await expect.poll(() => p.locator("#app-status").textContent(), POLL).toBe("Dictation is connected.");
+    await expect.poll(() => p.locator("#apps-count").textContent(), POLL).toBe("(3; scroll the cards for more)");
 
     // Scroll the stream to the top, then a laptop-size screenshot to look at.
     await p.evaluate(() => window.scrollTo(0, 0));

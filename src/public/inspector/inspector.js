@@ -143,6 +143,7 @@ const el = {
   appEvents: $("#app-events"),
   appStatus: $("#app-status"),
   apps: $("#apps"),
+  appsCount: $("#apps-count"),
   publish: $("#publish"),
   pubEvent: $("#pub-event"),
   pubBody: $("#pub-body"),
@@ -787,6 +788,7 @@ class SandboxApp {
   remove() {
     state.apps = state.apps.filter((a) => a !== this);
     this.node.remove();
+    countApps();
     el.appName.focus();
   }
 }
@@ -805,6 +807,7 @@ async function addApp() {
   }
   const app = new SandboxApp(name, events, el.appAnswer.value);
   state.apps.push(app);
+  countApps();
   state.statusApp = app.id; // from now on the status line follows this app's state
   say(el.appStatus, `Connecting ${name}…`);
   const ok = await app.connect();
@@ -816,6 +819,14 @@ async function closeAllApps() {
   const apps = state.apps.splice(0);
   await Promise.all(apps.map((a) => Promise.race([a.client.close().catch(() => undefined), sleep(5000)])));
   for (const a of apps) a.node.remove();
+  countApps();
+}
+
+/** The number of app cards: with more than one row of them, the rest scroll within their area. */
+function countApps() {
+  const n = state.apps.length;
+  const more = el.apps.scrollHeight > el.apps.clientHeight + 1;
+  el.appsCount.textContent = n === 0 ? "" : more ? `(${n}; scroll the cards for more)` : `(${n})`;
 }
 
 // ---- sandbox: publish ------------------------------------------------------------------------------
