@@ -1,8 +1,10 @@
 // End to end in a real browser (Debian's headless Chromium driven by playwright-core): the inspector
-// and sandbox page (/inspector/, docs/inspector.md) against the real local server. Gets a token from
-// the development issuer, connects two sandbox apps, publishes from templates, sees events arrive in
-// both apps and in the inspector's stream, has one app refuse (409) and sees the hub's SyncError, and
-// saves a screenshot at laptop size under test/e2e/artifacts/ (gitignored).
+// and sandbox page (/inspector/, docs/inspector.md) against the real local server. Opens a topic with
+// one click (a token from the development issuer), opens one from a shared link, connects sandbox
+// apps, publishes from templates, sees events arrive in the apps and in the inspector's stream, has
+// one app refuse (409) and two not answer and sees the hub's SyncErrors and their ended rows, watches
+// the page while the hub is down and back, and on a hub without the development issuer sees a missing
+// token refused. Saves screenshots at laptop size under test/e2e/artifacts/ (gitignored).
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
@@ -16,6 +18,9 @@ import { http, HubServer, removeDir, ROOT, tempStateDir, uniqueTopic } from "../
 declare const document: any;
 declare const window: any;
 declare function getComputedStyle(element: unknown): { outlineStyle: string };
+
+/** The dev server's settings: a short acknowledgement timeout, so an app that does not answer is seen timing out quickly. */
+const VARS = { ACK_TIMEOUT_SECONDS: "2" };
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTIFACTS = join(ROOT, "test", "e2e", "artifacts");
@@ -40,8 +45,7 @@ beforeAll(async () => {
   if (built.status !== 0) throw new Error(`npm run build:client failed: ${built.stderr || built.stdout || built.error?.message}`);
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)`);
   dir = await tempStateDir("fhircast-inspector");
-  // A short acknowledgement timeout, so an app that does not answer is seen timing out quickly.
-  server = await HubServer.start({ persistTo: dir, vars: { ACK_TIMEOUT_SECONDS: "2" } });
+  server = await HubServer.start({ persistTo: dir, vars: VARS });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
@@ -122,9 +126,10 @@ describe("the inspector and sandbox page in headless Chromium", () => {
     const p = page!;
     const topic = uniqueTopic("inspector-ui");
     const started = Date.now();
-    await p.goto(`${server!.origin}/inspector/?topic=${encodeURIComponent(topic)}`);
+    await p.goto(`${server!.origin}/inspector/`);
     await p.locator("body[data-ready=true]").waitFor();
-    await expect.poll(() => p.getByLabel("Topic (hub.topic)").inputValue(), POLL).toBe(topic);
+    // The first step is said on the page: Open topic (it gets a development token by itself).
+    await expect.poll(() => p.locator("#access-status").textContent(), POLL).toContain("press Open topic");
 
     // Every control has a label (name) a screen reader can read.
     const unlabeled = await p.evaluate(() =>
@@ -140,15 +145,31 @@ describe("the inspector and sandbox page in headless Chromium", () => {
     );
     expect(unlabeled).toEqual([]);
 
-    // Without a token the hub refuses to show the topic, and the page says why.
+    // The Scopes field shows all of its default value, fhircast-hub/inspect included (not cut off).
+    await expect.poll(() => p.getByLabel("Scopes").inputValue(), POLL).toContain("fhircast-hub/inspect");
+    const scopes = await p.getByLabel("Scopes").evaluate((e: any) => ({ scroll: e.scrollWidth, client: e.clientWidth }));
+    expect(scopes.scroll).toBeLessThanOrEqual(scopes.client);
+
+    // The first click: Open topic, with no token, gets one from the development issuer (default
+    // scopes include fhircast-hub/inspect) and opens the topic.
+    await p.getByLabel("Topic (hub.topic)").fill(topic);
     await p.getByRole("button", { name: "Open topic" }).click();
-    await p.locator("#access-status", { hasText: "Refused: the token is missing" }).waitFor();
+    await p.locator("#live-state", { hasText: /^live$/ }).waitFor();
+    await expect.poll(() => p.locator("#access-status").textContent(), POLL).toContain(`Inspecting ${topic}`);
+    await expect.poll(() => p.locator("#token").inputValue(), POLL).toMatch(/^ey/);
+
+    // A token the hub does not accept is refused, and the page says why and what to do next.
+    await p.locator("#token").fill("not-a-token");
+    await p.getByRole("button", { name: "Open topic" }).click();
+    await p.locator("#access-status", { hasText: "Refused: the token is missing, invalid or expired" }).waitFor();
+    await expect.poll(() => p.locator("#access-status").textContent(), POLL).toContain("Get token");
     await expect.poll(() => p.locator("#live-state").textContent(), POLL).toBe("not connected");
     expect(consoleErrors.splice(0).every((e) => /401/.test(e))).toBe(true); // that refusal, logged by the browser
 
-    // A token from the development issuer (default scopes include fhircast-hub/inspect) opens the topic.
-    await expect.poll(() => p.getByLabel("Scopes").inputValue(), POLL).toContain("fhircast-hub/inspect");
-    await p.getByRole("button", { name: "Get token" }).click();
+    // A shared link (?topic=) opens its topic by itself: no click.
+    await p.goto(`${server!.origin}/inspector/?topic=${encodeURIComponent(topic)}`);
+    await p.locator("body[data-ready=true]").waitFor();
+    await expect.poll(() => p.getByLabel("Topic (hub.topic)").inputValue(), POLL).toBe(topic);
     await p.locator("#live-state", { hasText: /^live$/ }).waitFor();
     await expect.poll(() => p.locator("#access-status").textContent(), POLL).toContain(`Inspecting ${topic}`);
     await expect.poll(() => p.locator("#token").inputValue(), POLL).toMatch(/^ey/);
@@ -165,6 +186,11 @@ describe("the inspector and sandbox page in headless Chromium", () => {
       undefined,
       { timeout: WAIT_MS },
     );
+    // The app card's lease counts down, as the table's does.
+    const lease = app(p, "Viewer").locator(".app-lease");
+    await expect.poll(() => lease.textContent(), POLL).toMatch(/^Lease left \d+ min \d\d s\.$/);
+    const leaseBefore = await lease.textContent();
+    await expect.poll(() => lease.textContent(), POLL).not.toBe(leaseBefore);
     for (const name of ["Viewer", "Reporter"]) {
       const row = rows.filter({ has: p.locator("th", { hasText: name }) });
       await expect.poll(() => row.locator("td").nth(0).textContent(), POLL).toContain("Patient-open");
@@ -184,6 +210,13 @@ describe("the inspector and sandbox page in headless Chromium", () => {
     }
     await p.locator(`#stream li[data-event="Patient-open"]`, { hasText: `Patient/${patientId}` }).waitFor();
     await p.locator("#contexts li.ctx.current", { hasText: `Patient/${patientId}` }).waitFor();
+    // Times say what they are: the stream's when the hub accepted the event, the open context's the
+    // opening event's own timestamp, with its date.
+    const accepted = p.locator(`#stream li[data-event="Patient-open"] time`).first();
+    await expect.poll(() => accepted.textContent(), POLL).toMatch(/^accepted \d\d:\d\d:\d\d\.\d{3}$/);
+    const openedLine = p.locator("#contexts li.ctx.current .opened");
+    await expect.poll(() => openedLine.textContent(), POLL).toMatch(/^opened by Patient-open, event timestamp \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}$/);
+    await expect.poll(() => openedLine.locator("time").getAttribute("datetime"), POLL).toBe(first.body.timestamp);
 
     // The event's JSON on demand.
     const item = p.locator(`#stream li[data-event="Patient-open"]`).first();
@@ -256,33 +289,135 @@ describe("the inspector and sandbox page in headless Chromium", () => {
     const outline = await p.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
     expect(outline).not.toBe("none");
 
+    // A third app, Dictation, for Patient-close only and set to give no answer at all.
+    await p.locator(".events-chooser > summary").click();
+    await p.getByRole("button", { name: "None", exact: true }).click();
+    await p.getByLabel("Patient-close", { exact: true }).check();
+    await p.locator(".events-chooser > summary").click();
+    await p.locator("#app-answer").selectOption("none");
+    await connectApp(p, "Dictation");
+    await expect.poll(() => p.locator("#app-status").textContent(), POLL).toBe("Dictation is connected.");
+    await expect.poll(() => p.locator("#apps-count").textContent(), POLL).toBe("(3; scroll the cards for more)");
+
     // Scroll the stream to the top, then a laptop-size screenshot to look at.
     await p.evaluate(() => window.scrollTo(0, 0));
+    // With three apps connected the Publish box is still in view at 1366×768 ...
+    for (const sel of ["#publish-title", "#pub-send"]) {
+      const box = (await p.locator(sel).boundingBox())!;
+      expect(box.y + box.height, sel).toBeLessThanOrEqual(768);
+    }
+    // ... and the Open-contexts box shows every context whole (three here), none cut mid-row.
+    const ctxBox = await p.locator("#contexts").evaluate((ol: any) => {
+      const bottom = ol.getBoundingClientRect().bottom;
+      return { n: ol.children.length, cut: [...ol.children].filter((li: any) => li.getBoundingClientRect().bottom > bottom + 0.5).length, scrolls: ol.scrollHeight > ol.clientHeight + 1 };
+    });
+    expect(ctxBox).toEqual({ n: 3, cut: 0, scrolls: false });
     await mkdir(ARTIFACTS, { recursive: true });
     await p.screenshot({ path: join(ARTIFACTS, "inspector-1366x768.png"), timeout: WAIT_MS });
     await p.screenshot({ path: join(ARTIFACTS, "inspector-full.png"), fullPage: true, timeout: WAIT_MS });
 
-    // An app that does not answer at all: its acknowledgement is held back, the hub times it out
-    // (ACK_TIMEOUT_SECONDS=2), raises a SyncError and ends its subscription (a denial on its socket).
+    // Apps that do not answer at all (Viewer from now on, Dictation from the start): their
+    // acknowledgements are not sent, the hub times them out (ACK_TIMEOUT_SECONDS=2), raises a
+    // SyncError about each and ends their subscriptions (a denial on their sockets).
     await app(p, "Viewer").getByLabel("Answer events with").selectOption("none");
     const close = await publishFromTemplate(p, "Patient-close");
     expect(close.answer).toMatch(/^Hub answered 202/);
-    await app(p, "Viewer").locator("li.frame[data-direction=held]").first().waitFor();
-    await p.locator(`#stream li[data-event="SyncError"]`, { hasText: "did not acknowledge" }).waitFor();
-    await app(p, "Viewer").locator(".app-state", { hasText: "denied" }).waitFor();
-    await app(p, "Viewer").getByRole("button", { name: "Remove" }).waitFor();
+    for (const name of ["Viewer", "Dictation"]) {
+      const held = app(p, name).locator("li.frame[data-direction=held]").first();
+      await held.waitFor();
+      await expect.poll(() => held.textContent(), POLL).toContain("no acknowledgement sent");
+      expect(await held.textContent()).not.toMatch(/\back\b|200/);
+      await p.locator(`#stream li[data-event="SyncError"]`, { hasText: `${name} did not acknowledge` }).waitFor();
+      await app(p, name).locator(".app-state", { hasText: "denied" }).waitFor();
+      await app(p, name).getByRole("button", { name: "Remove" }).waitFor();
+    }
     await app(p, "Reporter").locator(`li.frame[data-direction=in][data-event="SyncError"]`).first().waitFor();
-    await p.waitForFunction(() => document.querySelectorAll("#subscribers tbody tr[data-sub]").length === 1, undefined, { timeout: WAIT_MS });
+    // The status line no longer says the last app connected is connected.
+    await expect.poll(() => p.locator("#app-status").textContent(), POLL).toMatch(/^(Viewer|Dictation): denied/);
+    await p.waitForFunction(() => document.querySelectorAll("#subscribers tbody tr[data-sub]:not([data-ended])").length === 1, undefined, { timeout: WAIT_MS });
+    // The denied apps keep their rows, marked ended, with the timeout under Last SyncError.
+    for (const name of ["Viewer", "Dictation"]) {
+      const ended = p.locator("#subscribers tbody tr[data-ended]", { has: p.locator("th", { hasText: name }) });
+      await expect.poll(() => ended.locator("td").nth(1).textContent(), POLL).toMatch(/^ended by the hub after a SyncError/);
+      await expect.poll(() => ended.locator("td.syncerror-cell").textContent(), POLL).toMatch(/^did not acknowledge the event within 2 s \(Patient-close\) at \d\d:/);
+    }
+    await p.evaluate(() => window.scrollTo(0, 0));
     await p.screenshot({ path: join(ARTIFACTS, "inspector-after-timeout.png"), timeout: WAIT_MS });
 
-    // Disconnect unsubscribes and closes normally: no SyncError, no subscriber left.
+    // Disconnect unsubscribes and closes normally: no SyncError, no active subscriber left, and
+    // Reporter's row stays, ended, with the refusal it had.
     const syncErrors = await p.locator(`#stream li[data-event="SyncError"]`).count();
     await app(p, "Reporter").getByRole("button", { name: "Disconnect" }).click();
     await app(p, "Reporter").locator(".app-state", { hasText: "closed (1000" }).waitFor();
-    await p.locator("#subscribers tbody", { hasText: "No subscriptions" }).waitFor();
+    await expect.poll(() => p.locator("#subs-count").textContent(), POLL).toBe("(0 active, 3 ended)");
+    const reporterEnded = p.locator("#subscribers tbody tr[data-ended]", { has: p.locator("th", { hasText: "Reporter" }) });
+    await expect.poll(() => reporterEnded.locator("td").nth(1).textContent(), POLL).toMatch(/^ended: unsubscribed/);
+    await expect.poll(() => reporterEnded.locator("td.syncerror-cell").textContent(), POLL).toMatch(/^refused at/);
     expect(await p.locator(`#stream li[data-event="SyncError"]`).count()).toBe(syncErrors);
 
     console.log(`inspector flow took ${Date.now() - started} ms`);
     expect(consoleErrors).toEqual([]);
   });
+
+  // Last: it stops and restarts the server.
+  it("says when the hub is down, recovers without noise, and on a hub without the development issuer explains a missing token", async () => {
+    const p = page!;
+    consoleErrors.splice(0);
+    const topic = uniqueTopic("inspector-down");
+    await p.goto(`${server!.origin}/inspector/?topic=${encodeURIComponent(topic)}`);
+    await p.locator("#live-state", { hasText: /^live$/ }).waitFor();
+    await connectApp(p, "Survivor");
+    const active = p.locator("#subscribers tbody tr[data-sub]:not([data-ended])", { has: p.locator("th", { hasText: "Survivor" }) });
+    await expect.poll(() => active.locator("td").nth(1).textContent(), POLL).toBe("connected");
+
+    // The hub goes down: the page says so, and the table stops saying "connected".
+    const port = server!.port;
+    await server!.stop();
+    server = undefined;
+    await p.locator("#hub-down", { hasText: "The hub is not answering" }).waitFor();
+    await expect.poll(() => active.locator("td").nth(1).textContent(), POLL).toBe("unknown: hub not answering");
+    await expect.poll(() => p.locator("#live-state").textContent(), POLL).toMatch(/^disconnected/);
+    await app(p, "Survivor").locator(".app-state", { hasText: "re-subscribing" }).waitFor();
+    // Attempts fail while it is down: one note, updated, not a raw "Failed to fetch" per attempt.
+    const retry = app(p, "Survivor").locator("li.frame.note[data-retry]");
+    await retry.filter({ hasText: /attempt [2-9]/ }).waitFor();
+    await expect.poll(() => retry.textContent(), POLL).toContain("the hub is not answering");
+    await p.evaluate(() => window.scrollTo(0, 0));
+    await p.screenshot({ path: join(ARTIFACTS, "inspector-hub-down.png"), timeout: WAIT_MS });
+
+    server = await HubServer.start({ persistTo: dir, port, vars: VARS });
+    await p.locator("#live-state", { hasText: /^live$/ }).waitFor();
+    await expect.poll(() => p.locator("#hub-down").isHidden(), POLL).toBe(true);
+    await app(p, "Survivor").locator(".app-state", { hasText: /^connected$/ }).waitFor();
+    await expect.poll(() => retry.textContent(), POLL).toMatch(/^note ?re-subscribed after \d+ attempts?, \d+ s without the hub$/);
+    const notes = await app(p, "Survivor").locator("li.frame.note").allTextContents();
+    expect(notes.filter((n) => /fetch/i.test(n))).toEqual([]);
+    expect(notes.filter((n) => /re-subscrib/.test(n))).toHaveLength(1);
+    await p.waitForFunction(
+      () => [...document.querySelectorAll("#subscribers tbody tr[data-sub]:not([data-ended])")].some(
+        (r) => r.querySelector("th")?.textContent === "Survivor" && r.querySelectorAll("td")[1]?.textContent === "connected",
+      ),
+      undefined,
+      { timeout: WAIT_MS },
+    );
+    await p.evaluate(() => window.scrollTo(0, 0));
+    await p.screenshot({ path: join(ARTIFACTS, "inspector-after-restart.png"), timeout: WAIT_MS });
+
+    // A hub without the development issuer (AUTH_MODE=smart; its JWKS is never fetched here): a shared
+    // link opens without a token, the hub refuses it, and the page says what to paste.
+    await server.stop();
+    server = await HubServer.start({
+      persistTo: dir,
+      port,
+      vars: { ...VARS, AUTH_MODE: "smart", SMART_JWKS_URL: "http://127.0.0.1:9/jwks.json", SMART_ISSUER: "https://issuer.invalid", SMART_AUDIENCE: "fhircast-hub" },
+    });
+    await p.goto(`${server.origin}/inspector/?topic=${encodeURIComponent(topic)}`);
+    const status = p.locator("#access-status");
+    await status.filter({ hasText: "Refused: the token is missing, invalid or expired (missing bearer token" }).waitFor();
+    await expect.poll(() => status.textContent(), POLL).toContain("development issuer is off");
+    await expect.poll(() => status.textContent(), POLL).toContain("fhircast-hub/inspect");
+    await expect.poll(() => p.locator("#live-state").textContent(), POLL).toBe("not connected");
+    await expect.poll(() => p.locator("#token").inputValue(), POLL).toBe("");
+    await p.screenshot({ path: join(ARTIFACTS, "inspector-missing-token.png"), timeout: WAIT_MS });
+  }, 180_000);
 });

@@ -17,10 +17,22 @@ function h(tag, props = {}, ...children) {
 }
 
 const json = (v) => JSON.stringify(v, null, 2);
+const pad = (n, w = 2) => String(n).padStart(w, "0");
+/** Local time of day with milliseconds (24 h), e.g. 09:56:40.078. */
 const time = (iso) => {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? String(iso) : d.toLocaleTimeString([], { hour12: false }) + "." + String(d.getMilliseconds()).padStart(3, "0");
+  return Number.isNaN(d.getTime()) ? String(iso) : `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
 };
+/** Local date and time, e.g. 2026-11-30 09:56:40.078: an event's own timestamp may be from any day. */
+const dateTime = (iso) => {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? String(iso) : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time(iso)}`;
+};
+/** Seconds left as "59 min 49 s" (or "2 h 5 min"). */
+function secondsLeft(left) {
+  const m = Math.floor(left / 60);
+  return m >= 60 ? `${Math.floor(m / 60)} h ${m % 60} min` : `${m} min ${pad(left % 60)} s`;
+}
 /** The anchor (`Type/id`) named by an event's context, for the one-line summaries. */
 function anchorOf(n) {
   const ctx = n?.event?.context ?? [];
@@ -33,9 +45,14 @@ function anchorOf(n) {
 }
 /** A SyncError's explanation (its OperationOutcome's diagnostics), for the one-line summary. */
 function diagnosticsOf(n) {
-  const oo = n?.event?.context?.find((e) => e.key === "operationoutcome")?.resource;
-  const d = oo?.issue?.[0]?.diagnostics ?? "";
+  const d = syncErrorOf(n).diagnostics;
   return d.length > 90 ? `${d.slice(0, 90)}…` : d;
+}
+/** A SyncError's diagnostics and the subscriber and event it names (its OperationOutcome's codings). */
+function syncErrorOf(n) {
+  const issue = n?.event?.context?.find((e) => e.key === "operationoutcome")?.resource?.issue?.[0];
+  const code = (suffix) => issue?.details?.coding?.find((c) => String(c.system ?? "").endsWith(`/${suffix}`))?.code;
+  return { diagnostics: issue?.diagnostics ?? "", subscriber: code("subscribername"), eventName: code("eventname"), eventId: code("eventid"), at: n?.timestamp };
 }
 /** A <details> with a summary and the JSON, rendered only when opened (large contents stay cheap). */
 function jsonDetails(label, value, spoken = "") {
@@ -82,6 +99,18 @@ const state = {
   generation: 0,
   rendered: { contexts: "", subs: "" },
   templateDirty: false,
+  /** Every subscriber this page saw on the topic, by id; one the hub no longer lists is kept, ended. */
+  known: new Map(),
+  /** SyncErrors seen in the stream (subscriber, diagnostics, timestamp), oldest first. */
+  syncErrors: [],
+  /** The token the development issuer gave, and for which topic (a new topic needs a new one). */
+  issued: null,
+  /** The development issuer answered 404: it is off on this hub (AUTH_MODE is not dev). */
+  issuerOff: false,
+  /** Since when the hub does not answer (a failed snapshot read), or 0. */
+  hubDownSince: 0,
+  /** The app the status line under "Connect app" speaks of: the last one connected or in trouble. */
+  statusApp: "",
 };
 
 const ANSWERS = [
@@ -103,6 +132,7 @@ const el = {
   liveState: $("#live-state"),
   refresh: $("#refresh"),
   subsBody: $("#subscribers tbody"),
+  hubDown: $("#hub-down"),
   subsCount: $("#subs-count"),
   contexts: $("#contexts"),
   stream: $("#stream"),
@@ -113,6 +143,7 @@ const el = {
   appEvents: $("#app-events"),
   appStatus: $("#app-status"),
   apps: $("#apps"),
+  appsCount: $("#apps-count"),
   publish: $("#publish"),
   pubEvent: $("#pub-event"),
   pubBody: $("#pub-body"),
@@ -152,6 +183,7 @@ function explain(r) {
 
 // ---- access: topic and token ---------------------------------------------------------------------
 
+/** Get token: a new token from the development issuer, then the topic opens with it. */
 async function getToken() {
   const topic = el.topic.value.trim();
   if (!topic) {
@@ -159,6 +191,14 @@ async function getToken() {
     el.topic.focus();
     return;
   }
+  if ((await issueToken(topic)) === "ok") await openTopic();
+}
+
+/**
+ * Asks the development issuer for a token bound to `topic` and puts it in the token field.
+ * "off" when the issuer is off on this hub (AUTH_MODE is not dev), "failed" (said why) otherwise.
+ */
+async function issueToken(topic) {
   say(el.accessStatus, "Asking the development issuer for a token…");
   try {
     const r = await request(`${origin}/auth/token`, {
@@ -172,29 +212,47 @@ async function getToken() {
       }).toString(),
     });
     if (r.status === 404) {
-      say(el.accessStatus,
-        "This hub's development issuer is off (AUTH_MODE is not dev). Paste a token from your authorization server with the scope fhircast-hub/inspect, or leave the token empty if the hub runs AUTH_MODE=open.",
-        "error");
-      return;
+      state.issuerOff = true;
+      say(el.accessStatus, ISSUER_OFF, "error");
+      return "off";
     }
+    state.issuerOff = false;
     if (r.status !== 200 || !r.body?.access_token) {
       say(el.accessStatus, `The issuer refused (${r.status}): ${explain(r)}`, "error");
-      return;
+      return "failed";
     }
     el.token.value = r.body.access_token;
+    state.issued = { token: r.body.access_token, topic };
     say(el.accessStatus, `Token for client ${el.clientId.value.trim()} on this topic, scopes "${r.body.scope}", valid ${r.body.expires_in} s.`, "ok");
-    await openTopic();
+    return "ok";
   } catch (e) {
     say(el.accessStatus, `Could not reach the issuer: ${e.message}`, "error");
+    return "failed";
   }
 }
 
+const ISSUER_OFF =
+  "This hub's development issuer is off (AUTH_MODE is not dev). Paste a token from your authorization server with the scope fhircast-hub/inspect into Access token, or leave it empty if the hub runs AUTH_MODE=open.";
+
+/**
+ * Open topic, the first step: without a token (or with one the development issuer gave for another
+ * topic) it first asks the development issuer for one, so on `npm start` one click opens the topic.
+ * Where the issuer is off it goes on without a token (AUTH_MODE=open needs none) and a refusal says
+ * what to paste.
+ */
 async function openTopic() {
   const topic = el.topic.value.trim();
   if (!topic) {
     say(el.accessStatus, "Enter a topic.", "error");
     el.topic.focus();
     return;
+  }
+  const pasted = el.token.value.trim();
+  const issuedForOther = state.issued && pasted === state.issued.token && state.issued.topic !== topic;
+  if ((!pasted || issuedForOther) && !state.issuerOff) {
+    const got = await issueToken(topic);
+    if (got === "failed") return;
+    if (got === "off" && issuedForOther) el.token.value = "";
   }
   if (topic !== state.topic) await closeAllApps();
   closeLive();
@@ -204,6 +262,9 @@ async function openTopic() {
   state.view = null;
   state.seen.clear();
   state.rendered = { contexts: "", subs: "" };
+  state.known.clear();
+  state.syncErrors = [];
+  state.hubDownSince = 0;
   el.stream.replaceChildren();
   el.streamCount.textContent = "";
   el.inspectedTopic.textContent = topic;
@@ -229,25 +290,52 @@ async function refresh() {
   const gen = state.generation;
   let r;
   try {
-    r = await request(`${origin}/api/inspect/${encodeURIComponent(state.topic)}`, { headers: authHeaders() });
+    r = await request(`${origin}/api/inspect/${encodeURIComponent(state.topic)}`, { headers: authHeaders() }, 5000);
   } catch (e) {
-    say(el.accessStatus, `Could not read the topic: ${e.message}`, "error");
+    if (gen !== state.generation) return false;
+    if (state.view) hubDown(e);
+    else say(el.accessStatus, `Could not read the topic: the hub is not answering (${e.message}).`, "error");
     return false;
   }
   if (gen !== state.generation) return false;
   if (r.status !== 200) {
     const why = r.status === 401 ? "the token is missing, invalid or expired"
       : r.status === 403 ? "the token may not inspect this topic" : `the hub answered ${r.status}`;
-    say(el.accessStatus, `Refused: ${why} (${explain(r)}).`, "error");
+    const next = r.status === 401 || r.status === 403
+      ? state.issuerOff ? ` ${ISSUER_OFF}` : " Press Get token for a new one from the development issuer, or paste one with the scope fhircast-hub/inspect."
+      : "";
+    say(el.accessStatus, `Refused: ${why} (${explain(r)}).${next}`, "error");
+    // An expired or withdrawn token: the live socket would be refused too, over and over.
+    if (r.status === 401 || r.status === 403) closeLive();
     return false;
   }
+  if (state.hubDownSince) hubBack();
   state.view = r.body;
   state.viewAt = Date.now();
+  // Recent events (newest first) fill the stream, and any gap a reconnect of the live socket left;
+  // before the table, so the SyncError that ended a subscription is known when its row ends.
+  for (const e of [...(state.view.events ?? [])].reverse()) addStreamEvent(e, false);
+  trackSubscribers(state.view.subscribers ?? []);
   renderSubscribers();
   renderContexts();
-  // Recent events (newest first) fill the stream, and any gap a reconnect of the live socket left.
-  for (const e of [...(state.view.events ?? [])].reverse()) addStreamEvent(e, false);
   return true;
+}
+
+/** The snapshot could not be read: say so, and stop showing the last one as if it were current. */
+function hubDown(e) {
+  if (!state.hubDownSince) state.hubDownSince = Date.now();
+  el.hubDown.hidden = false;
+  el.hubDown.textContent =
+    `The hub is not answering since ${time(state.hubDownSince)} (${e.message}). Below is what it last reported, at ${time(state.viewAt)}; the page keeps trying.`;
+  state.rendered.subs = "";
+  renderSubscribers();
+}
+
+function hubBack() {
+  state.hubDownSince = 0;
+  el.hubDown.hidden = true;
+  el.hubDown.textContent = "";
+  state.rendered.subs = "";
 }
 
 let refreshTimer;
@@ -259,9 +347,38 @@ function refreshSoon(ms = 250) {
 
 function leaseLeft(s) {
   if (s.leaseSecondsLeft === null || s.leaseSecondsLeft === undefined) return "not connected yet";
-  const left = Math.max(0, s.leaseSecondsLeft - Math.floor((Date.now() - state.viewAt) / 1000));
-  const m = Math.floor(left / 60);
-  return m >= 60 ? `${Math.floor(m / 60)} h ${m % 60} min` : `${m} min ${String(left % 60).padStart(2, "0")} s`;
+  return secondsLeft(Math.max(0, s.leaseSecondsLeft - Math.floor((Date.now() - state.viewAt) / 1000)));
+}
+
+const ENDED_KEEP = 20;
+
+/**
+ * Remembers every subscriber seen; one the snapshot no longer lists has ended (denied, unsubscribed,
+ * closed) and keeps its row, marked ended, with why when a SyncError about it came just before.
+ */
+function trackSubscribers(subs) {
+  const listed = new Set(subs.map((s) => s.id));
+  for (const s of subs) state.known.set(s.id, { s, ended: null });
+  for (const [id, k] of state.known) {
+    if (listed.has(id) || k.ended) continue;
+    // A SyncError about it newer than the last one its row showed: the hub ended it for that.
+    const name = k.s.name ?? k.s.id;
+    const last = k.s.lastSyncError?.at ?? "";
+    const cause = state.syncErrors.findLast((e) => e.subscriber === name && String(e.at) > last);
+    k.ended = cause
+      ? { at: Date.now(), reason: "ended by the hub after a SyncError", syncError: cause }
+      : { at: Date.now(), reason: "ended: unsubscribed or its socket closed", syncError: null };
+  }
+  const ended = [...state.known].filter(([, k]) => k.ended).sort((a, b) => b[1].ended.at - a[1].ended.at);
+  for (const [id] of ended.slice(ENDED_KEEP)) state.known.delete(id);
+}
+
+/** A SyncError about one subscriber, in its own words, e.g. "did not acknowledge … (Patient-close) at 09:56:48.634". */
+function syncErrorText(e, name) {
+  let d = e.diagnostics;
+  if (name && d.startsWith(`${name} `)) d = d.slice(name.length + 1);
+  if (e.eventName && e.eventId) d = d.replace(`: ${e.eventName} ${e.eventId}`, ` (${e.eventName})`);
+  return `${d} at ${time(e.at)}`;
 }
 
 /** A list of event names: short ones in full, long ones as a count that opens to the list. */
@@ -279,24 +396,39 @@ function ackState(s) {
 
 function renderSubscribers() {
   const subs = state.view?.subscribers ?? [];
-  el.subsCount.textContent = `(${subs.length})`;
-  const key = json(subs) + Math.floor((Date.now() - state.viewAt) / 1000);
+  const ended = [...state.known.values()].filter((k) => k.ended).sort((a, b) => b.ended.at - a.ended.at);
+  el.subsCount.textContent = ended.length ? `(${subs.length} active, ${ended.length} ended)` : `(${subs.length})`;
+  const down = state.hubDownSince > 0;
+  const key = json(subs) + ended.length + down + Math.floor((Date.now() - state.viewAt) / 1000);
   if (key === state.rendered.subs) return;
   state.rendered.subs = key;
-  if (subs.length === 0) {
+  if (subs.length === 0 && ended.length === 0) {
     el.subsBody.replaceChildren(h("tr", {}, h("td", { colSpan: 6, className: "empty" }, "No subscriptions on this topic.")));
     return;
   }
+  const nameCell = (s) => h("th", { scope: "row" }, s.name ?? h("span", { className: "muted" }, `(unnamed) ${s.id.slice(0, 8)}`));
   el.subsBody.replaceChildren(
     ...subs.map((s) =>
       h("tr", { className: s.lastSyncError ? "has-error" : "", attrs: { "data-sub": s.id } },
-        h("th", { scope: "row" }, s.name ?? h("span", { className: "muted" }, `(unnamed) ${s.id.slice(0, 8)}`)),
+        nameCell(s),
         h("td", { className: "events-cell" }, eventList(s.events)),
-        h("td", {}, s.connected ? "connected" : "waiting for connect"),
-        h("td", { className: "lease" }, leaseLeft(s)),
+        // While the hub does not answer, its last word on a socket is no longer known to hold.
+        h("td", { className: down ? "stale" : "" }, down ? "unknown: hub not answering" : s.connected ? "connected" : "waiting for connect"),
+        h("td", { className: down ? "lease stale" : "lease" }, leaseLeft(s)),
         h("td", { className: s.missedAcks > 0 ? "warn" : "" }, ackState(s)),
         h("td", { className: "syncerror-cell" }, s.lastSyncError ? `${s.lastSyncError.reason} at ${time(s.lastSyncError.at)}` : "none"),
       )),
+    ...ended.map(({ s, ended: e }) => {
+      const err = e.syncError ? syncErrorText(e.syncError, s.name) : s.lastSyncError ? `${s.lastSyncError.reason} at ${time(s.lastSyncError.at)}` : "none";
+      return h("tr", { className: err !== "none" ? "ended has-error" : "ended", attrs: { "data-sub": s.id, "data-ended": "true" } },
+        nameCell(s),
+        h("td", { className: "events-cell" }, eventList(s.events)),
+        h("td", { className: "ended-cell" }, `${e.reason} (${time(e.at)})`),
+        h("td", { className: "lease" }, "none"),
+        h("td", { className: s.missedAcks > 0 ? "warn" : "" }, ackState(s)),
+        h("td", { className: "syncerror-cell" }, err),
+      );
+    }),
   );
 }
 
@@ -324,7 +456,8 @@ function renderContexts() {
           c.current ? h("strong", { className: "badge" }, "current") : null,
           h("span", { className: "anchor" }, c.anchor),
           h("span", { className: "version" }, `versionId ${c.versionId}`),
-          h("span", { className: "muted" }, `opened by ${c.event?.event?.["hub.event"] ?? "?"} at ${time(c.event?.timestamp)}`),
+          h("span", { className: "muted opened" }, `opened by ${c.event?.event?.["hub.event"] ?? "?"}, event timestamp `,
+            h("time", { dateTime: c.event?.timestamp ?? "", title: `the opening event's own timestamp: ${c.event?.timestamp}` }, dateTime(c.event?.timestamp))),
         ),
         h("div", { className: "ctx-json" }, ev, content),
       );
@@ -341,10 +474,14 @@ function addStreamEvent({ seq, acceptedAt, event }, live) {
   state.seen.add(seq);
   const name = event?.event?.["hub.event"] ?? "?";
   if (name !== "SyncError") state.lastEvent = { id: event.id, name };
+  else {
+    state.syncErrors.push(syncErrorOf(event));
+    if (state.syncErrors.length > STREAM_LIMIT) state.syncErrors.shift();
+  }
   const li = h("li", { className: name === "SyncError" ? "ev syncerror" : "ev", attrs: { "data-seq": String(seq), "data-event": name } },
     h("div", { className: "ev-line" },
       h("span", { className: "seq" }, `#${seq}`),
-      h("time", { dateTime: acceptedAt }, time(acceptedAt)),
+      h("time", { dateTime: acceptedAt, title: `accepted by the hub ${dateTime(acceptedAt)}` }, `accepted ${time(acceptedAt)}`),
       h("strong", { className: "ev-name" }, name),
       h("span", { className: name === "SyncError" ? "diagnostics" : "anchor" }, name === "SyncError" ? diagnosticsOf(event) : anchorOf(event)),
       event?.event?.["context.versionId"] ? h("span", { className: "version", title: `context.versionId ${event.event["context.versionId"]}` }, `v ${String(event.event["context.versionId"]).slice(0, 8)}`) : null,
@@ -391,8 +528,9 @@ function openLive(gen) {
   ws.addEventListener("close", (e) => {
     if (state.live === ws) state.live = null;
     if (gen !== state.generation || !state.liveWanted) return;
-    const delay = Math.min(30_000, 1000 * 2 ** state.liveRetry++);
+    const delay = Math.min(5000, 1000 * 2 ** state.liveRetry++); // a local hub restarts in seconds
     setLiveState(`disconnected (${e.code}); retrying in ${Math.round(delay / 1000)} s`, "error");
+    refreshSoon(0); // does the hub still answer? If not, the table stops claiming what it last said
     setTimeout(() => openLive(gen), delay);
   });
 }
@@ -406,9 +544,10 @@ function closeLive() {
   setLiveState("not connected", "off");
 }
 
-// The lease column counts down between snapshots; a snapshot every 10 s keeps acks and leases true.
+// The lease column and the apps' leases count down between snapshots; a snapshot every 10 s keeps acks and leases true.
 setInterval(() => {
   if (state.view) renderSubscribers();
+  for (const a of state.apps) a.renderLease();
 }, 1000);
 setInterval(() => {
   if (state.view && document.visibilityState === "visible") void refresh();
@@ -491,21 +630,55 @@ class SandboxApp {
     this.client.on("event", () => (this.answer === "none" ? 200 : Number(this.answer)));
     this.client.on("confirmed", (c) => {
       this.setState("connected", "ok");
-      this.granted.replaceChildren("Granted: ", eventList(c.events), ` Lease ${c.leaseSeconds} s.`);
+      this.leaseUntil = Date.now() + c.leaseSeconds * 1000;
+      this.leaseEl = h("span", { className: "app-lease" });
+      this.granted.replaceChildren("Granted: ", eventList(c.events), " ", this.leaseEl);
+      this.renderLease();
     });
     this.client.on("denied", (d) => {
       this.setState(`denied: ${d.reason ?? "no reason given"}`, "error");
       this.ended();
     });
     this.client.on("disconnect", (d) => this.setState(`dropped (${d.code}); re-subscribing`, "error"));
-    this.client.on("reconnected", () => this.setState("connected", "ok"));
-    this.client.on("error", (e) => this.note(`client: ${e.error.message}`));
+    // While the hub is down every attempt fails the same way: one note, updated, not one per attempt.
+    this.client.on("reconnect", (r) => {
+      this.retryAttempt = r.attempt;
+      this.retryNote(`re-subscribing: attempt ${r.attempt}${this.lastRetryError ? ` (the last one failed: ${this.lastRetryError})` : ""}`);
+    });
+    this.client.on("reconnected", (r) => {
+      this.setState("connected", "ok");
+      this.retryNote(`re-subscribed after ${r.attempts} ${r.attempts === 1 ? "attempt" : "attempts"}, ${Math.round(r.downMs / 1000)} s without the hub`);
+      this.retryEl = undefined;
+      this.lastRetryError = undefined;
+    });
+    this.client.on("error", (e) => {
+      if (e.during === "reconnect") {
+        // A browser says only "Failed to fetch" (or the like) when nothing answers at the hub's address.
+        this.lastRetryError = /failed to fetch|networkerror|load failed/i.test(e.error.message) ? "the hub is not answering" : e.error.message;
+        this.retryNote(`re-subscribing: attempt ${this.retryAttempt ?? 1} failed: ${this.lastRetryError}; trying again`);
+      } else this.note(`client (${e.during}): ${e.error.message}`);
+    });
+  }
+
+  /** The one note about re-subscribing, updated in place while the attempts go on. */
+  retryNote(text) {
+    if (this.retryEl?.isConnected) this.retryEl.querySelector(".note-text").textContent = text;
+    else this.retryEl = this.note(text);
+    this.retryEl.dataset.retry = "true";
+  }
+
+  renderLease() {
+    if (!this.leaseEl) return;
+    this.leaseEl.textContent = this.isOver ? "Lease ended." : `Lease left ${secondsLeft(Math.max(0, Math.round((this.leaseUntil - Date.now()) / 1000)))}.`;
   }
 
   setState(text, kind) {
     this.stateEl.textContent = text;
     this.stateEl.dataset.kind = kind;
     this.node.dataset.state = kind;
+    // The status line under "Connect app" tells the latest about the apps, never a stale "connected".
+    if (kind === "error") state.statusApp = this.id;
+    if (state.statusApp === this.id) say(el.appStatus, kind === "ok" ? `${this.name} is ${text}.` : `${this.name}: ${text}.`, kind === "ok" ? "ok" : kind === "error" ? "error" : "info");
   }
 
   /**
@@ -523,6 +696,7 @@ class SandboxApp {
       },
       send(data) {
         if (app.answer === "none" && /"status"/.test(data)) {
+          // The client made an acknowledgement; this app is set to give none, so it is never sent.
           app.frame("held", data);
           return;
         }
@@ -544,7 +718,7 @@ class SandboxApp {
     let label;
     let kind = "event";
     if (direction !== "in") {
-      label = direction === "held" ? `ack ${f.status} held back (no answer)` : `ack ${f.status ?? ""}`;
+      label = direction === "held" ? "no acknowledgement sent (this app answers with no answer at all)" : `ack ${f.status ?? ""}`;
       kind = "ack";
     } else if (f?.["hub.mode"] === "subscribe") {
       label = "confirmation";
@@ -560,10 +734,10 @@ class SandboxApp {
     this.frameCount++;
     const li = h("li", { className: `frame ${kind} ${direction}`, attrs: { "data-kind": kind, "data-direction": direction, "data-event": f?.event?.["hub.event"] ?? "" } },
       h("div", { className: "frame-line" },
-        h("span", { className: "dir" }, direction === "held" ? "held" : arrow),
+        h("span", { className: "dir" }, direction === "held" ? "not sent" : arrow),
         h("span", {}, label),
       ),
-      jsonDetails("JSON", f, `of this frame: ${label}`),
+      jsonDetails(direction === "held" ? "JSON withheld" : "JSON", f, `of this frame: ${label}`),
     );
     this.frames.prepend(li);
     while (this.frames.children.length > 200) this.frames.lastElementChild.remove();
@@ -571,11 +745,15 @@ class SandboxApp {
   }
 
   note(text) {
-    this.frames.prepend(h("li", { className: "frame note" }, h("div", { className: "frame-line" }, h("span", { className: "dir" }, "note"), h("span", {}, text))));
+    const li = h("li", { className: "frame note" }, h("div", { className: "frame-line" }, h("span", { className: "dir" }, "note"), h("span", { className: "note-text" }, text)));
+    this.frames.prepend(li);
+    return li;
   }
 
   /** The subscription is over (denied, failed or closed): offer Remove instead of Disconnect. */
   ended() {
+    this.isOver = true;
+    this.renderLease();
     const hadFocus = document.activeElement === this.disconnectBtn;
     this.disconnectBtn.hidden = true;
     this.removeBtn.hidden = false;
@@ -610,6 +788,7 @@ class SandboxApp {
   remove() {
     state.apps = state.apps.filter((a) => a !== this);
     this.node.remove();
+    countApps();
     el.appName.focus();
   }
 }
@@ -628,9 +807,11 @@ async function addApp() {
   }
   const app = new SandboxApp(name, events, el.appAnswer.value);
   state.apps.push(app);
+  countApps();
+  state.statusApp = app.id; // from now on the status line follows this app's state
   say(el.appStatus, `Connecting ${name}…`);
   const ok = await app.connect();
-  say(el.appStatus, ok ? `${name} is connected.` : `${name} could not connect: see its card.`, ok ? "ok" : "error");
+  if (!ok && state.statusApp === app.id) say(el.appStatus, `${name} could not connect: see its card.`, "error");
   el.appName.value = `App ${state.appCount + 1}`;
 }
 
@@ -638,6 +819,14 @@ async function closeAllApps() {
   const apps = state.apps.splice(0);
   await Promise.all(apps.map((a) => Promise.race([a.client.close().catch(() => undefined), sleep(5000)])));
   for (const a of apps) a.node.remove();
+  countApps();
+}
+
+/** The number of app cards: with more than one row of them, the rest scroll within their area. */
+function countApps() {
+  const n = state.apps.length;
+  const more = el.apps.scrollHeight > el.apps.clientHeight + 1;
+  el.appsCount.textContent = n === 0 ? "" : more ? `(${n}; scroll the cards for more)` : `(${n})`;
 }
 
 // ---- sandbox: publish ------------------------------------------------------------------------------
@@ -730,6 +919,12 @@ try {
 }
 await newTemplate({ fresh: false });
 
+// A shared link (?topic=…) opens its topic, as Open topic would (with a development token when needed).
 const fromUrl = new URL(location.href).searchParams.get("topic");
-if (fromUrl) el.topic.value = fromUrl;
 document.body.dataset.ready = "true";
+if (fromUrl) {
+  el.topic.value = fromUrl;
+  void openTopic();
+} else {
+  say(el.accessStatus, "Enter a topic and press Open topic. On a development hub (AUTH_MODE=dev, npm start) it gets a token for you; otherwise paste one into Access token first.");
+}
