@@ -52,7 +52,46 @@ function decodeUtf8(bytes: Uint8Array): Result<string> {
   }
 }
 
+/**
+ * Deepest nesting of arrays and objects a JSON body may have (the envelope counts as 1). FHIR
+ * resources nest far less (20 levels of `extension` inside an update Bundle are about 50); anything
+ * deeper is refused before parsing, because a value nested thousands deep parses fine but later blows
+ * the stack wherever it is copied or serialized (RPC, structured clone, JSON.stringify).
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Whether `text` nests arrays/objects deeper than `max`. A scan without recursion (it cannot blow the
+ * stack itself); strings are skipped with indexOf, so brackets inside them do not count. Malformed
+ * text is left to JSON.parse.
+ */
+export function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      // To the closing quote: one preceded by an even number of backslashes.
+      for (;;) {
+        const q = text.indexOf('"', i + 1);
+        if (q < 0) return false;
+        let slashes = 0;
+        while (text.charCodeAt(q - 1 - slashes) === 0x5c /* \ */) slashes++;
+        i = q;
+        if (slashes % 2 === 0) break;
+      }
+    } else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) {
+      depth--;
+    }
+  }
+  return false;
+}
+
 export function parseJson(text: string): Result<unknown> {
+  if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
+    return fail(400, "too-long", `request body nests arrays or objects deeper than this hub's limit of ${MAX_JSON_DEPTH} levels (MAX_JSON_DEPTH)`);
+  }
   try {
     return ok(JSON.parse(text) as unknown);
   } catch (e) {
