@@ -397,7 +397,7 @@ export class Topic extends DurableObject<Env> {
             return ok(append());
           }
           case "update": {
-            const result = applyUpdate(this.store, req);
+            const result = applyUpdate(this.store, req, { perAnchor: this.config.maxContentBytesPerAnchor, perTopic: this.config.maxContentBytesPerTopic });
             if (!result.ok) return result;
             out = result.value;
             return ok(append());

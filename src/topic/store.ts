@@ -127,11 +127,26 @@ export class TopicStore {
   }
 
   // ---- content (§7): each open anchor's shared resources, by `Type/id` ---------------------------
-  putContent(anchor: string, key: string, fullUrl: string | undefined, resource: unknown): void {
+  /** Stores a resource given as its JSON text. */
+  putContent(anchor: string, key: string, fullUrl: string | undefined, resourceJson: string): void {
     this.sql.exec(
       `INSERT OR REPLACE INTO content (anchor, resource_key, full_url, resource) VALUES (?, ?, ?, ?)`,
-      anchor, key, fullUrl ?? null, JSON.stringify(resource),
+      anchor, key, fullUrl ?? null, resourceJson,
     );
+  }
+  /**
+   * The size in bytes (UTF-8 JSON) of each resource an anchor holds, by key. `octet_length` of a
+   * column reads only the record header, never the text itself.
+   */
+  contentSizes(anchor: string): Map<string, number> {
+    const rows = this.sql
+      .exec<{ resource_key: string; bytes: number }>(`SELECT resource_key, octet_length(resource) AS bytes FROM content WHERE anchor = ?`, anchor)
+      .toArray();
+    return new Map(rows.map((r) => [r.resource_key, r.bytes]));
+  }
+  /** The bytes of content the topic holds, all anchors together. */
+  contentBytes(): number {
+    return this.sql.exec<{ n: number | null }>(`SELECT sum(octet_length(resource)) AS n FROM content`).one().n ?? 0;
   }
   deleteContent(anchor: string, key: string): void {
     this.sql.exec(`DELETE FROM content WHERE anchor = ? AND resource_key = ?`, anchor, key);
