@@ -214,6 +214,48 @@ export class TopicStore {
       .toArray();
   }
 
+  // ---- sizes and single items, for reads that must stay within a budget (the inspector) ----------
+  /** Open contexts, most recently opened first, with the bytes of their open event and content. */
+  contextSizes(): { anchor: string; anchor_type: string; version_id: string; event_bytes: number; content_bytes: number; content_entries: number }[] {
+    return this.sql
+      .exec<{ anchor: string; anchor_type: string; version_id: string; event_bytes: number; content_bytes: number; content_entries: number }>(
+        `SELECT c.anchor, c.anchor_type, c.version_id, octet_length(c.open_event) AS event_bytes,
+           coalesce(sum(octet_length(n.resource)), 0) AS content_bytes, count(n.resource_key) AS content_entries
+         FROM contexts c LEFT JOIN content n ON n.anchor = c.anchor
+         GROUP BY c.anchor ORDER BY c.opened_seq DESC`)
+      .toArray();
+  }
+  /** The first `chars` characters of an anchor's open event (enough for its timestamp, id and name). */
+  openEventHead(anchor: string, chars: number): string {
+    return this.sql.exec<{ head: string }>(`SELECT substr(open_event, 1, ?) AS head FROM contexts WHERE anchor = ?`, chars, anchor).toArray()[0]?.head ?? "";
+  }
+  openEvent(anchor: string): string | undefined {
+    return this.sql.exec<{ open_event: string }>(`SELECT open_event FROM contexts WHERE anchor = ?`, anchor).toArray()[0]?.open_event;
+  }
+  /** An anchor's content rows in order with their sizes, without the resources. */
+  contentRowSizes(anchor: string): { rowid: number; full_url: string | null; bytes: number }[] {
+    return this.sql
+      .exec<{ rowid: number; full_url: string | null; bytes: number }>(
+        `SELECT rowid, full_url, octet_length(resource) AS bytes FROM content WHERE anchor = ? ORDER BY rowid`, anchor)
+      .toArray();
+  }
+  contentResource(rowid: number): string | undefined {
+    return this.sql.exec<{ resource: string }>(`SELECT resource FROM content WHERE rowid = ?`, rowid).toArray()[0]?.resource;
+  }
+  /** The newest `limit` logged events, newest first, with the bytes of their body instead of it. */
+  eventSizes(limit: number): { seq: number; id: string; name: string; accepted_at: number; bytes: number }[] {
+    return this.sql
+      .exec<{ seq: number; id: string; name: string; accepted_at: number; bytes: number }>(
+        `SELECT seq, id, name, accepted_at, octet_length(body) AS bytes FROM events ORDER BY seq DESC LIMIT ?`, limit)
+      .toArray();
+  }
+  eventBody(seq: number): string | undefined {
+    return this.sql.exec<{ body: string }>(`SELECT body FROM events WHERE seq = ?`, seq).toArray()[0]?.body;
+  }
+  eventHead(seq: number, chars: number): string {
+    return this.sql.exec<{ head: string }>(`SELECT substr(body, 1, ?) AS head FROM events WHERE seq = ?`, chars, seq).toArray()[0]?.head ?? "";
+  }
+
   // ---- deadlines (one alarm multiplexed over this table) ----------------------------------
   setDeadline(kind: DeadlineKind, ref: string, due: number): void {
     this.sql.exec(`INSERT OR REPLACE INTO deadlines (kind, ref, due) VALUES (?, ?, ?)`, kind, ref, due);
