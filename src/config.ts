@@ -165,10 +165,11 @@ function readAuth(env: Env): AuthConfig {
 
 /**
  * The largest answer a read can give is the current context: an open event (a request body) plus its
- * anchor's content. Kept well below the runtime's 32 MiB limit on an RPC value, so that everything the
- * hub accepts can be read back (docs/guarantees.md "Limits").
+ * anchor's content. It crosses RPC, whose values are limited to 32 MiB, and a string holding one
+ * character beyond Latin-1 travels as UTF-16, twice its UTF-8 size: 12 MiB keeps even that below the
+ * limit, so that everything the hub accepts can be read back (docs/guarantees.md "Limits").
  */
-export const MAX_READ_BYTES = 16 * 1024 * 1024;
+export const MAX_READ_BYTES = 12 * 1024 * 1024;
 
 export function readConfig(env: Env): HubConfig {
   const config = readSettings(env);
