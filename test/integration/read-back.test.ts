@@ -115,6 +115,18 @@ describe("JSON nesting depth (MAX_JSON_DEPTH = 64)", () => {
 });
 
 describe("shared content per anchor and per topic", () => {
+  it("an ordinary 200-entry update (the per-update maximum) passes and reads back whole", async () => {
+    const topic = uniqueTopic("content-200");
+    const version = await openReport(topic);
+    const entries = Array.from({ length: 200 }, (_, i) => putEntry(observation(`o${i}`, "p1", { valueString: "finding ".repeat(20) })));
+    expect((await publish(contentUpdate(topic, "DiagnosticReport/r1", version, entries))).status).toBe(202);
+    const content = ((await currentContext(topic)).context as { key: string; resource?: { entry: unknown[] } }[]).find((e) => e.key === "content");
+    expect(content!.resource!.entry).toHaveLength(200);
+    const { view } = await inspectView(topic);
+    expect(view.contexts[0].content.entry).toHaveLength(200);
+    expect(view.contexts[0].content.truncated).toBeUndefined();
+  });
+
   it("updates of 0.9 MiB each: 202 up to MAX_CONTENT_BYTES_PER_ANCHOR, then 413 naming it; state unchanged; GET, inspector and replay 200", async () => {
     const topic = uniqueTopic("content-size");
     let version = await openReport(topic);
@@ -232,7 +244,7 @@ describe("property: no accepted sequence of publishes makes a read fail", () => 
       fc.asyncProperty(fc.array(step, { minLength: 4, maxLength: 12 }), async (steps) => {
         const topic = uniqueTopic("prop");
         for (const s of steps) {
-          const anchor = `DiagnosticReport/r${s.report}`;
+          const anchor = `DiagnosticReport/r${"report" in s ? s.report : 0}`;
           let res: Response;
           if (s.kind === "open") {
             const ev = reportOpen(topic, `r${s.report}`);
