@@ -321,7 +321,7 @@ export class Topic extends DurableObject<Env> {
   private replay(ws: WebSocket, sub: string, granted: Set<string>, only: Set<string>): void {
     if (only.size === 0 || !this.ready) return;
     const latestPerType = new Map<string, { event: Notification; version: string; seq: number; anchor: string }>();
-    for (const row of this.store.contexts()) {
+    for (const row of this.store.latestContextPerType()) {
       latestPerType.set(row.anchor_type, { event: JSON.parse(row.open_event) as Notification, version: row.version_id, seq: row.opened_seq, anchor: row.anchor });
     }
     const chosen = [...latestPerType.entries()].sort(([, a], [, b]) => a.seq - b.seq);

@@ -94,6 +94,18 @@ export class TopicStore {
     return this.sql.exec<ContextRow>(`SELECT * FROM contexts ORDER BY opened_seq`).toArray();
   }
   /**
+   * The most recently opened context of each anchor type, least recently opened first: what the replay
+   * sends. Only these open events are loaded, not up to 163 of a request body each.
+   */
+  latestContextPerType(): ContextRow[] {
+    const latest = new Map<string, { anchor: string; seq: number }>();
+    for (const r of this.sql.exec<{ anchor: string; anchor_type: string; opened_seq: number }>(
+      `SELECT anchor, anchor_type, opened_seq FROM contexts`)) {
+      if ((latest.get(r.anchor_type)?.seq ?? -1) < r.opened_seq) latest.set(r.anchor_type, { anchor: r.anchor, seq: r.opened_seq });
+    }
+    return [...latest.values()].sort((a, b) => a.seq - b.seq).map((l) => this.context(l.anchor)!);
+  }
+  /**
    * Records an open. `openEvent` is the event as distributed (JSON); the versionId inside it is the one
    * it opened with, superseded by `version_id` after updates: readers always take `version_id`.
    */
