@@ -170,6 +170,13 @@ describe("shared content per anchor and per topic", () => {
     const held = await topicSql<{ n: number }>(topic, `SELECT sum(octet_length(resource)) AS n FROM content`);
     expect(held[0]!.n).toBeLessThanOrEqual(PER_TOPIC);
     await expectReadable(topic, 1);
+    // The inspector shows content entries while its budget lasts and counts the rest in a marker.
+    const { view } = await inspectView(topic);
+    const rows = (await topicSql(topic, `SELECT rowid FROM content`)).length;
+    const shown = view.contexts.reduce((n: number, c: any) => n + c.content.entry.length, 0);
+    const leftOut = view.contexts.reduce((n: number, c: any) => n + (c.content.truncated?.entries ?? 0), 0);
+    expect(leftOut).toBeGreaterThan(0);
+    expect(shown + leftOut).toBe(rows);
     // Closing the first report drops its content; the refused update then fits.
     expect((await publish(event(topic, "DiagnosticReport-close", reportOpen(topic, "r0").event.context))).status).toBe(202);
     const last = (await topicSql<{ anchor: string }>(topic, `SELECT anchor FROM contexts ORDER BY opened_seq DESC LIMIT 1`))[0]!.anchor;
@@ -181,10 +188,12 @@ describe("shared content per anchor and per topic", () => {
 describe("the inspector answers whatever the topic holds", () => {
   it("20 opens of 900 KB: the inspector answers 200 within its budget, large items replaced by a marker", async () => {
     const topic = uniqueTopic("inspect-big");
+    const opens: ReturnType<typeof patientOpen>[] = [];
     for (let i = 0; i < 20; i++) {
       const ev = patientOpen(topic, `p${i}`);
       (ev.event.context[0] as { resource: Record<string, unknown> }).resource.text = { status: "generated", div: "x".repeat(900_000) };
       expect((await publish(ev)).status).toBe(202);
+      opens.push(ev);
     }
     const { status, view, bytes } = await inspectView(topic);
     expect(status).toBe(200);
@@ -194,8 +203,13 @@ describe("the inspector answers whatever the topic holds", () => {
     const truncated = [...view.contexts.map((c: any) => c.event), ...view.events.map((e: any) => e.event)].filter((e: any) => e.truncated);
     expect(truncated.length).toBeGreaterThan(0);
     expect(truncated[0].truncated).toMatchObject({ bytes: expect.any(Number) });
-    // A marker keeps what identifies the event.
-    expect(view.events[0].event).toMatchObject({ id: expect.any(String), event: { "hub.topic": topic, "hub.event": "Patient-open" } });
+    // Newest first, whole while they fit (4 of 900 KB in 4 MiB); a marker keeps what identifies the event.
+    expect(view.contexts.slice(0, 4).map((c: any) => c.event.truncated)).toEqual([undefined, undefined, undefined, undefined]);
+    expect(view.contexts[0].event.event.context).toEqual(opens[19]!.event.context);
+    const oldest = view.contexts[19].event;
+    expect(oldest).toMatchObject({ timestamp: opens[0]!.timestamp, id: opens[0]!.id, event: { "hub.topic": topic, "hub.event": "Patient-open", context: [] } });
+    expect(oldest.truncated).toMatchObject({ bytes: expect.any(Number), reason: expect.stringContaining("budget") });
+    expect(view.events[0].event).toMatchObject({ id: opens[19]!.id, timestamp: opens[19]!.timestamp, event: { "hub.topic": topic, "hub.event": "Patient-open" } });
     await expectReadable(topic, 1);
   });
 });
