@@ -38,6 +38,10 @@ export interface HubConfig {
   eventLogLimit: number;
   /** Largest request body accepted (413 above it). */
   maxBodyBytes: number;
+  /** Most bytes of shared content (§7) one anchor holds; an update beyond it is refused (413). */
+  maxContentBytesPerAnchor: number;
+  /** Most bytes of shared content all of a topic's anchors hold together (413 beyond it). */
+  maxContentBytesPerTopic: number;
   /** Reverse-domain proprietary events the hub accepts besides the standard catalog. */
   proprietaryEvents: string[];
   /** A subscriber that does not acknowledge an event within this time is out of sync (§2.5). */
@@ -97,6 +101,8 @@ export interface Env {
   TOPIC_IDLE_SECONDS?: string;
   EVENT_LOG_LIMIT?: string;
   MAX_BODY_BYTES?: string;
+  MAX_CONTENT_BYTES_PER_ANCHOR?: string;
+  MAX_CONTENT_BYTES_PER_TOPIC?: string;
   PROPRIETARY_EVENTS?: string;
   PUBLIC_URL?: string;
   LOG_LEVEL?: string;
@@ -157,7 +163,23 @@ function readAuth(env: Env): AuthConfig {
   return auth;
 }
 
+/**
+ * The largest answer a read can give is the current context: an open event (a request body) plus its
+ * anchor's content. It crosses RPC, whose values are limited to 32 MiB, and a string holding one
+ * character beyond Latin-1 travels as UTF-16, twice its UTF-8 size: 12 MiB keeps even that below the
+ * limit, so that everything the hub accepts can be read back (docs/guarantees.md "Limits").
+ */
+export const MAX_READ_BYTES = 12 * 1024 * 1024;
+
 export function readConfig(env: Env): HubConfig {
+  const config = readSettings(env);
+  if (config.maxBodyBytes + config.maxContentBytesPerAnchor > MAX_READ_BYTES) {
+    throw new Error(`settings MAX_BODY_BYTES + MAX_CONTENT_BYTES_PER_ANCHOR must not exceed ${MAX_READ_BYTES} (the current context must stay readable)`);
+  }
+  return config;
+}
+
+function readSettings(env: Env): HubConfig {
   const leaseDefaultSeconds = positiveInt("HUB_LEASE_DEFAULT_SECONDS", env.HUB_LEASE_DEFAULT_SECONDS, 3600);
   const leaseMaxSeconds = positiveInt("HUB_LEASE_MAX_SECONDS", env.HUB_LEASE_MAX_SECONDS, 86400);
   return {
@@ -170,6 +192,8 @@ export function readConfig(env: Env): HubConfig {
     topicIdleSeconds: positiveInt("TOPIC_IDLE_SECONDS", env.TOPIC_IDLE_SECONDS, 86400),
     eventLogLimit: positiveInt("EVENT_LOG_LIMIT", env.EVENT_LOG_LIMIT, 1000),
     maxBodyBytes: positiveInt("MAX_BODY_BYTES", env.MAX_BODY_BYTES, 1_048_576),
+    maxContentBytesPerAnchor: positiveInt("MAX_CONTENT_BYTES_PER_ANCHOR", env.MAX_CONTENT_BYTES_PER_ANCHOR, 4_194_304),
+    maxContentBytesPerTopic: positiveInt("MAX_CONTENT_BYTES_PER_TOPIC", env.MAX_CONTENT_BYTES_PER_TOPIC, 8_388_608),
     proprietaryEvents: parseProprietaryEvents(env.PROPRIETARY_EVENTS),
     ackTimeoutSeconds: positiveInt("ACK_TIMEOUT_SECONDS", env.ACK_TIMEOUT_SECONDS, 10),
     unresponsiveThreshold: positiveInt("UNRESPONSIVE_THRESHOLD", env.UNRESPONSIVE_THRESHOLD, 1),

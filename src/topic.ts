@@ -33,6 +33,7 @@ import {
 import { CONTEXT_TRIM_EVERY, type SubscriptionRow, TopicStore, TRIM_EVERY } from "./topic/store";
 import { AckDeadlines } from "./topic/acks";
 import { applyUpdate } from "./topic/content";
+import { inspection } from "./topic/inspection";
 import { ackOutcome, type SyncFailure, syncError } from "./topic/sync";
 import { impliedOpens } from "./topic/derive";
 import type { Ack } from "./protocol/wire";
@@ -320,7 +321,7 @@ export class Topic extends DurableObject<Env> {
   private replay(ws: WebSocket, sub: string, granted: Set<string>, only: Set<string>): void {
     if (only.size === 0 || !this.ready) return;
     const latestPerType = new Map<string, { event: Notification; version: string; seq: number; anchor: string }>();
-    for (const row of this.store.contexts()) {
+    for (const row of this.store.latestContextPerType()) {
       latestPerType.set(row.anchor_type, { event: JSON.parse(row.open_event) as Notification, version: row.version_id, seq: row.opened_seq, anchor: row.anchor });
     }
     const chosen = [...latestPerType.entries()].sort(([, a], [, b]) => a.seq - b.seq);
@@ -397,7 +398,7 @@ export class Topic extends DurableObject<Env> {
             return ok(append());
           }
           case "update": {
-            const result = applyUpdate(this.store, req);
+            const result = applyUpdate(this.store, req, { perAnchor: this.config.maxContentBytesPerAnchor, perTopic: this.config.maxContentBytesPerTopic });
             if (!result.ok) return result;
             out = result.value;
             return ok(append());
@@ -590,19 +591,8 @@ export class Topic extends DurableObject<Env> {
           lastSyncError: a?.lastSyncError ?? null,
         };
       }),
-      contexts: this.store.contexts().reverse().map((c) => ({
-        anchor: c.anchor,
-        type: c.anchor_type,
-        current: c.anchor === current,
-        versionId: c.version_id,
-        event: withVersion(JSON.parse(c.open_event) as Notification, c.version_id),
-        content: this.store.contentBundle(c.anchor, c.version_id),
-      })),
-      events: this.store.eventLog(50).reverse().map((e) => ({
-        seq: e.seq,
-        acceptedAt: new Date(e.accepted_at).toISOString(),
-        event: JSON.parse(e.body) as Notification,
-      })),
+      // Open contexts and recent events within a byte budget, whatever the topic holds.
+      ...inspection(this.store, this.topicName(), current),
     };
   }
 

@@ -70,7 +70,42 @@ export function looksLikeJson(text: string): boolean {
   return first === "{" || first === "[";
 }
 
+/**
+ * Deepest nesting of arrays and objects a JSON body may have (the envelope counts as 1). FHIR
+ * resources nest far less (20 levels of `extension` inside an update Bundle are about 50); anything
+ * deeper is refused before parsing, because a value nested thousands deep parses fine but later blows
+ * the stack wherever it is copied or serialized (RPC, structured clone, JSON.stringify).
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Whether `text` nests arrays/objects deeper than `max`. One pass without recursion (it cannot blow
+ * the stack itself), about a third of JSON.parse's time; brackets inside strings do not count.
+ * Malformed text is left to JSON.parse.
+ */
+export function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c /* \ */) i++; // the escaped character cannot end the string
+      else if (c === 0x22 /* " */) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) {
+      depth--;
+    }
+  }
+  return false;
+}
+
 export function parseJson(text: string): Result<unknown> {
+  if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
+    return fail(400, "too-long", `request body nests arrays or objects deeper than this hub's limit of ${MAX_JSON_DEPTH} levels (MAX_JSON_DEPTH)`);
+  }
   try {
     return ok(JSON.parse(text) as unknown);
   } catch (e) {

@@ -103,6 +103,17 @@ export const fail = (status: number, code: string, detail: string): Failure => (
   detail,
 });
 
+/**
+ * The inspector's marker for stored JSON left out of a snapshot to keep it within its byte budget
+ * (docs/inspector.md): on an event (then it has an empty context) or on a content Bundle (then
+ * `entries` of its entries were left out).
+ */
+export interface Truncated {
+  bytes: number;
+  entries?: number;
+  reason: string;
+}
+
 /** The inspector's snapshot of one topic (GET /api/inspect/{topic}); no secrets, no endpoints. */
 export interface InspectView {
   topic: string;
@@ -123,11 +134,11 @@ export interface InspectView {
     type: string;
     current: boolean;
     versionId: string;
-    event: Notification;
-    content: Record<string, unknown>;
+    event: Notification & { truncated?: Truncated };
+    content: Record<string, unknown> & { truncated?: Truncated };
   }[];
   /** The newest logged events, newest first. */
-  events: { seq: number; acceptedAt: string; event: Notification }[];
+  events: { seq: number; acceptedAt: string; event: Notification & { truncated?: Truncated } }[];
 }
 
 /** A frame on the inspector's live socket. */

@@ -94,6 +94,18 @@ export class TopicStore {
     return this.sql.exec<ContextRow>(`SELECT * FROM contexts ORDER BY opened_seq`).toArray();
   }
   /**
+   * The most recently opened context of each anchor type, least recently opened first: what the replay
+   * sends. Only these open events are loaded, not up to 163 of a request body each.
+   */
+  latestContextPerType(): ContextRow[] {
+    const latest = new Map<string, { anchor: string; seq: number }>();
+    for (const r of this.sql.exec<{ anchor: string; anchor_type: string; opened_seq: number }>(
+      `SELECT anchor, anchor_type, opened_seq FROM contexts`)) {
+      if ((latest.get(r.anchor_type)?.seq ?? -1) < r.opened_seq) latest.set(r.anchor_type, { anchor: r.anchor, seq: r.opened_seq });
+    }
+    return [...latest.values()].sort((a, b) => a.seq - b.seq).map((l) => this.context(l.anchor)!);
+  }
+  /**
    * Records an open. `openEvent` is the event as distributed (JSON); the versionId inside it is the one
    * it opened with, superseded by `version_id` after updates: readers always take `version_id`.
    */
@@ -127,11 +139,26 @@ export class TopicStore {
   }
 
   // ---- content (§7): each open anchor's shared resources, by `Type/id` ---------------------------
-  putContent(anchor: string, key: string, fullUrl: string | undefined, resource: unknown): void {
+  /** Stores a resource given as its JSON text. */
+  putContent(anchor: string, key: string, fullUrl: string | undefined, resourceJson: string): void {
     this.sql.exec(
       `INSERT OR REPLACE INTO content (anchor, resource_key, full_url, resource) VALUES (?, ?, ?, ?)`,
-      anchor, key, fullUrl ?? null, JSON.stringify(resource),
+      anchor, key, fullUrl ?? null, resourceJson,
     );
+  }
+  /**
+   * The size in bytes (UTF-8 JSON) of each resource an anchor holds, by key. `octet_length` of a
+   * column reads only the record header, never the text itself.
+   */
+  contentSizes(anchor: string): Map<string, number> {
+    const rows = this.sql
+      .exec<{ resource_key: string; bytes: number }>(`SELECT resource_key, octet_length(resource) AS bytes FROM content WHERE anchor = ?`, anchor)
+      .toArray();
+    return new Map(rows.map((r) => [r.resource_key, r.bytes]));
+  }
+  /** The bytes of content the topic holds, all anchors together. */
+  contentBytes(): number {
+    return this.sql.exec<{ n: number | null }>(`SELECT sum(octet_length(resource)) AS n FROM content`).one().n ?? 0;
   }
   deleteContent(anchor: string, key: string): void {
     this.sql.exec(`DELETE FROM content WHERE anchor = ? AND resource_key = ?`, anchor, key);
@@ -197,6 +224,48 @@ export class TopicStore {
       .exec<{ seq: number; id: string; name: string; accepted_at: number; body: string }>(
         `SELECT * FROM (SELECT * FROM events ORDER BY seq DESC LIMIT ?) ORDER BY seq`, limit)
       .toArray();
+  }
+
+  // ---- sizes and single items, for reads that must stay within a budget (the inspector) ----------
+  /** Open contexts, most recently opened first, with the bytes of their open event and content. */
+  contextSizes(): { anchor: string; anchor_type: string; version_id: string; event_bytes: number; content_bytes: number; content_entries: number }[] {
+    return this.sql
+      .exec<{ anchor: string; anchor_type: string; version_id: string; event_bytes: number; content_bytes: number; content_entries: number }>(
+        `SELECT c.anchor, c.anchor_type, c.version_id, octet_length(c.open_event) AS event_bytes,
+           coalesce(sum(octet_length(n.resource)), 0) AS content_bytes, count(n.resource_key) AS content_entries
+         FROM contexts c LEFT JOIN content n ON n.anchor = c.anchor
+         GROUP BY c.anchor ORDER BY c.opened_seq DESC`)
+      .toArray();
+  }
+  /** The first `chars` characters of an anchor's open event (enough for its timestamp, id and name). */
+  openEventHead(anchor: string, chars: number): string {
+    return this.sql.exec<{ head: string }>(`SELECT substr(open_event, 1, ?) AS head FROM contexts WHERE anchor = ?`, chars, anchor).toArray()[0]?.head ?? "";
+  }
+  openEvent(anchor: string): string | undefined {
+    return this.sql.exec<{ open_event: string }>(`SELECT open_event FROM contexts WHERE anchor = ?`, anchor).toArray()[0]?.open_event;
+  }
+  /** An anchor's content rows in order with their sizes, without the resources. */
+  contentRowSizes(anchor: string): { rowid: number; full_url: string | null; bytes: number }[] {
+    return this.sql
+      .exec<{ rowid: number; full_url: string | null; bytes: number }>(
+        `SELECT rowid, full_url, octet_length(resource) AS bytes FROM content WHERE anchor = ? ORDER BY rowid`, anchor)
+      .toArray();
+  }
+  contentResource(rowid: number): string | undefined {
+    return this.sql.exec<{ resource: string }>(`SELECT resource FROM content WHERE rowid = ?`, rowid).toArray()[0]?.resource;
+  }
+  /** The newest `limit` logged events, newest first, with the bytes of their body instead of it. */
+  eventSizes(limit: number): { seq: number; id: string; name: string; accepted_at: number; bytes: number }[] {
+    return this.sql
+      .exec<{ seq: number; id: string; name: string; accepted_at: number; bytes: number }>(
+        `SELECT seq, id, name, accepted_at, octet_length(body) AS bytes FROM events ORDER BY seq DESC LIMIT ?`, limit)
+      .toArray();
+  }
+  eventBody(seq: number): string | undefined {
+    return this.sql.exec<{ body: string }>(`SELECT body FROM events WHERE seq = ?`, seq).toArray()[0]?.body;
+  }
+  eventHead(seq: number, chars: number): string {
+    return this.sql.exec<{ head: string }>(`SELECT substr(body, 1, ?) AS head FROM events WHERE seq = ?`, chars, seq).toArray()[0]?.head ?? "";
   }
 
   // ---- deadlines (one alarm multiplexed over this table) ----------------------------------

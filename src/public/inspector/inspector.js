@@ -54,6 +54,13 @@ function syncErrorOf(n) {
   const code = (suffix) => issue?.details?.coding?.find((c) => String(c.system ?? "").endsWith(`/${suffix}`))?.code;
   return { diagnostics: issue?.diagnostics ?? "", subscriber: code("subscribername"), eventName: code("eventname"), eventId: code("eventid"), at: n?.timestamp };
 }
+/** The hub's marker for JSON it left out of a snapshot to stay within its budget (docs/inspector.md). */
+function leftOut(value) {
+  const t = value?.truncated;
+  if (!t) return "";
+  const what = t.entries ? `${t.entries} ${t.entries === 1 ? "entry" : "entries"}, ` : "";
+  return ` — ${what}${t.bytes} bytes left out (too large for the snapshot)`;
+}
 /** A <details> with a summary and the JSON, rendered only when opened (large contents stay cheap). */
 function jsonDetails(label, value, spoken = "") {
   const pre = h("pre", { className: "json", tabIndex: 0 });
@@ -445,10 +452,10 @@ function renderContexts() {
   }
   el.contexts.replaceChildren(
     ...ctxs.map((c) => {
-      const ev = jsonDetails("Open event", c.event);
+      const ev = jsonDetails(`Open event${leftOut(c.event)}`, c.event);
       ev.dataset.key = `${c.anchor}:event`;
       const n = c.content?.entry?.length ?? 0;
-      const content = jsonDetails(`Content (${n} ${n === 1 ? "entry" : "entries"})`, c.content);
+      const content = jsonDetails(`Content (${n} ${n === 1 ? "entry" : "entries"})${leftOut(c.content)}`, c.content);
       content.dataset.key = `${c.anchor}:content`;
       for (const d of [ev, content]) if (open.has(d.dataset.key)) d.open = true;
       return h("li", { className: c.current ? "ctx current" : "ctx", attrs: { "data-anchor": c.anchor } },
@@ -486,7 +493,7 @@ function addStreamEvent({ seq, acceptedAt, event }, live) {
       h("span", { className: name === "SyncError" ? "diagnostics" : "anchor" }, name === "SyncError" ? diagnosticsOf(event) : anchorOf(event)),
       event?.event?.["context.versionId"] ? h("span", { className: "version", title: `context.versionId ${event.event["context.versionId"]}` }, `v ${String(event.event["context.versionId"]).slice(0, 8)}`) : null,
     ),
-    jsonDetails("JSON", event, `of ${name} #${seq}`),
+    jsonDetails(`JSON${leftOut(event)}`, event, `of ${name} #${seq}`),
   );
   // Newest first: insert before the first item with a lower seq.
   const after = [...el.stream.children].find((x) => Number(x.dataset.seq) < seq);
