@@ -20,7 +20,7 @@ export default defineConfig({
   test: {
     projects: [
       workers("workers", ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"], ["test/integration/limits/**"], {}),
-      workers("limits", ["test/integration/limits/**/*.test.ts"], [], { MAX_SUBSCRIPTIONS_PER_TOPIC: "3", ALLOWED_ORIGINS: "https://viewer.example" }, {
+      workers("limits", ["test/integration/limits/**/*.test.ts"], [], { MAX_SUBSCRIPTIONS_PER_TOPIC: "3", MAX_INSPECTORS_PER_TOPIC: "2", ALLOWED_ORIGINS: "https://viewer.example" }, {
         ratelimits: { RATE_LIMITER: { namespace_id: "1001", simple: { limit: 5, period: 60 } } },
       }),
       {

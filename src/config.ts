@@ -26,6 +26,8 @@ export interface HubConfig {
   allowedOrigins: string[];
   /** Most subscriptions one topic holds. */
   maxSubscriptionsPerTopic: number;
+  /** Most live inspector sockets one topic holds at once. */
+  maxInspectorsPerTopic: number;
   /** Lease granted when the subscriber asks for none (§2.1). */
   leaseDefaultSeconds: number;
   /** Longest lease the hub grants; longer requests are capped. */
@@ -91,6 +93,7 @@ export interface Env {
   DEV_TOKEN_SECONDS?: string;
   ALLOWED_ORIGINS?: string;
   MAX_SUBSCRIPTIONS_PER_TOPIC?: string;
+  MAX_INSPECTORS_PER_TOPIC?: string;
   HUB_LEASE_DEFAULT_SECONDS?: string;
   HUB_LEASE_MAX_SECONDS?: string;
   ENDPOINT_CONNECT_SECONDS?: string;
@@ -164,6 +167,7 @@ export function readConfig(env: Env): HubConfig {
     auth: readAuth(env),
     allowedOrigins: list(env.ALLOWED_ORIGINS),
     maxSubscriptionsPerTopic: positiveInt("MAX_SUBSCRIPTIONS_PER_TOPIC", env.MAX_SUBSCRIPTIONS_PER_TOPIC, 1000),
+    maxInspectorsPerTopic: positiveInt("MAX_INSPECTORS_PER_TOPIC", env.MAX_INSPECTORS_PER_TOPIC, 10),
     leaseDefaultSeconds: Math.min(leaseDefaultSeconds, leaseMaxSeconds),
     leaseMaxSeconds,
     endpointConnectSeconds: positiveInt("ENDPOINT_CONNECT_SECONDS", env.ENDPOINT_CONNECT_SECONDS, 60),

@@ -24,6 +24,20 @@ export interface SocketAttachment {
 /** Tag and attachment of the inspector's live sockets (not subscribers). */
 export const INSPECTOR_TAG = "inspector";
 
+/** What an inspector's live socket carries: `exp`, its token's expiry (ms), when the token has one. */
+interface InspectorAttachment {
+  inspector: true;
+  exp?: number;
+}
+
+function inspectorAttachment(ws: WebSocket): InspectorAttachment | undefined {
+  try {
+    return (ws.deserializeAttachment() as InspectorAttachment | null) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The anchor an open or close event concerns, to keep each socket's `opened` up to date. */
 export interface AnchorChange {
   role: "open" | "close";
@@ -252,22 +266,52 @@ export class SocketIndex {
   }
 
   // ---- the inspector's live sockets ----------------------------------------------------------
+  // Each carries its token's expiry in its attachment (it survives hibernation); the topic's alarm
+  // and every send check it, so a live socket never outlives its token (docs/decisions.md).
   private inspectors(): WebSocket[] {
     return (this.inspectorSockets ??= this.ctx.getWebSockets(INSPECTOR_TAG));
   }
-  acceptInspector(ws: WebSocket): void {
+  acceptInspector(ws: WebSocket, expiresAt: number | undefined): void {
     this.ctx.acceptWebSocket(ws, [INSPECTOR_TAG]);
-    ws.serializeAttachment({ inspector: true });
+    const att: InspectorAttachment = { inspector: true, ...(expiresAt !== undefined ? { exp: expiresAt } : {}) };
+    ws.serializeAttachment(att);
     this.inspectors().push(ws);
   }
   isInspector(ws: WebSocket): boolean {
-    return (ws.deserializeAttachment() as { inspector?: boolean } | null)?.inspector === true;
+    return inspectorAttachment(ws)?.inspector === true;
   }
   forgetInspector(ws: WebSocket): void {
     this.inspectorSockets = this.inspectors().filter((w) => w !== ws);
   }
-  /** Sends a frame to every inspector socket (usually none: then this costs one array check). */
+  /** How many live inspector sockets the topic has (MAX_INSPECTORS_PER_TOPIC caps it). */
+  inspectorCount(): number {
+    return this.inspectors().length;
+  }
+  /** The earliest token expiry among the live inspector sockets, for the topic's alarm. */
+  nextInspectorExpiry(): number | undefined {
+    let next: number | undefined;
+    for (const ws of this.inspectors()) {
+      const exp = inspectorAttachment(ws)?.exp;
+      if (exp !== undefined && (next === undefined || exp < next)) next = exp;
+    }
+    return next;
+  }
+  /** Closes (1008 "token expired") and forgets every inspector socket whose token expired by `now`. */
+  expireInspectors(now: number): number {
+    const expired = this.inspectors().filter((ws) => (inspectorAttachment(ws)?.exp ?? Infinity) <= now);
+    for (const ws of expired) {
+      this.forgetInspector(ws);
+      closeSocket(ws, CLOSE.policy, "token expired");
+    }
+    return expired.length;
+  }
+  /**
+   * Sends a frame to every inspector socket (usually none: then this costs one array check). A socket
+   * whose token expired is closed instead, even if the alarm that would close it has not run yet.
+   */
   toInspectors(frame: () => string): void {
+    if (this.inspectors().length === 0) return;
+    this.expireInspectors(Date.now());
     const list = this.inspectors();
     if (list.length === 0) return;
     const f = frame();
