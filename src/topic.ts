@@ -26,7 +26,6 @@ import {
   type AnchorChange,
   CLOSE,
   closeSocket,
-  MAX_PENDING_ACKS,
   sendFrame,
   type SocketAttachment,
   SocketIndex,
@@ -74,7 +73,7 @@ export class Topic extends DurableObject<Env> {
     super(ctx, env);
     ({ config: this.config, catalog: this.catalog } = hubSettings(env));
     this.store = new TopicStore(ctx.storage.sql);
-    this.sockets = new SocketIndex(ctx);
+    this.sockets = new SocketIndex(ctx, this.config.socketBufferBytes);
     // Keep-alive without waking the object: the runtime answers "ping" with "pong" itself.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
     this.ready = hasSchema(ctx.storage.sql);
@@ -451,8 +450,9 @@ export class Topic extends DurableObject<Env> {
       for (const d of impliedOpens(out)) this.sockets.broadcastDerived(d, JSON.stringify(d.notification), req.eventName);
     }
     this.sockets.toInspectors(() => inspectorEvent(seq, now, out));
-    for (const sub of stalled) {
-      this.outOfSync(sub, { eventId: out.id, eventName: req.eventName }, { kind: "stalled", pending: MAX_PENDING_ACKS + 1 }, true);
+    // Past the count or the byte budget (SOCKET_BUFFER_BYTES): ended, so the hub stops sending to it.
+    for (const s of stalled) {
+      this.outOfSync(s.sub, { eventId: out.id, eventName: req.eventName }, { kind: "stalled", pending: s.pending, ...(s.bytes !== undefined ? { bytes: s.bytes } : {}) }, true);
     }
     this.log("publish", { event: req.eventName, seq, delivered: sent });
     count("fhircast_events_accepted_total", { event: req.eventName });

@@ -13,6 +13,8 @@ export interface SocketAttachment {
   name?: string;
   /** Event-log seqs delivered to this socket and not yet acknowledged (§2.5), oldest first. */
   pending?: number[];
+  /** The frame size of each of `pending` (same order), for the SOCKET_BUFFER_BYTES budget. */
+  pendingBytes?: number[];
   /** Consecutive hub-generated SyncErrors for missed acknowledgements (§2.5 "unresponsive"). */
   misses?: number;
   /** Per anchor type, the id of the last open this socket received: derived opens are not repeated. */
@@ -49,6 +51,15 @@ interface Entry {
   ws: WebSocket;
   att: SocketAttachment;
   events: Set<string>;
+  /** The sum of `att.pendingBytes`: what the subscriber owes acknowledgements for, in bytes. */
+  owed: number;
+}
+
+/** A subscriber the hub stopped sending to: `bytes` set when the byte budget (not the count) was exceeded. */
+export interface Stalled {
+  sub: string;
+  pending: number;
+  bytes?: number;
 }
 
 /** WebSocket close codes (RFC 6455) the hub uses; see docs/decisions.md. */
@@ -63,6 +74,24 @@ export const CLOSE = {
  * stalled: the hub stops buffering for it and disconnects it (with a SyncError).
  */
 export const MAX_PENDING_ACKS = 256;
+
+/**
+ * What the runtime still holds unsent for a socket (`bufferedAmount`; 0 where a runtime lacks it).
+ * workerd counts only its own queue, not what already went into TCP buffers or a proxy's.
+ */
+export function unsentBytes(ws: WebSocket): number {
+  const n = (ws as { bufferedAmount?: number }).bufferedAmount;
+  return typeof n === "number" && Number.isFinite(n) ? n : 0;
+}
+
+/**
+ * Whether sending `bytes` more to a socket would exceed `budget`: its unacknowledged events (`owed`,
+ * subscribers only) or what the runtime has not written yet. One frame always goes to a socket that
+ * owes nothing, so an event larger than the budget still reaches a subscriber that keeps up.
+ */
+export function overBudget(owed: number, unsent: number, bytes: number, budget: number): boolean {
+  return (owed > 0 && owed + bytes > budget) || (unsent > 0 && unsent + bytes > budget);
+}
 
 /**
  * How long an in-memory attachment change may wait before it is written. Two writes per recipient
@@ -82,7 +111,11 @@ export class SocketIndex {
   private entries: Map<string, Entry> | undefined;
   private inspectorSockets: WebSocket[] | undefined;
 
-  constructor(private readonly ctx: DurableObjectState) {}
+  /** `budget`: SOCKET_BUFFER_BYTES, the most a socket may owe before the hub stops sending to it. */
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly budget: number = Infinity,
+  ) {}
 
   /** The same entries by socket, so that an acknowledgement finds its subscriber in O(1). */
   private bySocket = new WeakMap<WebSocket, Entry>();
@@ -120,7 +153,7 @@ export class SocketIndex {
       this.entries = new Map();
       for (const ws of this.ctx.getWebSockets()) {
         const att = ws.deserializeAttachment() as SocketAttachment | null;
-        if (att?.sub) this.index({ ws, att, events: new Set(att.events) });
+        if (att?.sub) this.index({ ws, att, events: new Set(att.events), owed: sum(att.pendingBytes) });
       }
     }
     return this.entries;
@@ -136,7 +169,7 @@ export class SocketIndex {
     this.ctx.acceptWebSocket(ws, [att.sub]);
     ws.serializeAttachment(att);
     this.all();
-    this.index({ ws, att, events: new Set(att.events) });
+    this.index({ ws, att, events: new Set(att.events), owed: sum(att.pendingBytes) });
   }
 
   /** Changes a connected subscription's events and name (re-subscribe), keeping its ack state. */
@@ -173,26 +206,36 @@ export class SocketIndex {
 
   /**
    * Sends one already-serialized frame to every socket subscribed to `eventName`, except `exclude`.
-   * With `track`, records the event's seq as awaiting acknowledgement; returns the count sent and the
-   * subscriptions that exceeded MAX_PENDING_ACKS. Recipients' attachments are written by the next flush.
+   * With `track`, records the event's seq as awaiting acknowledgement, and sends nothing to a socket
+   * for which the frame would exceed the byte budget (SOCKET_BUFFER_BYTES: its unacknowledged events,
+   * or what the runtime has not sent yet). Returns the count sent and the stalled subscriptions: over
+   * the budget (not sent) or past MAX_PENDING_ACKS. Recipients' attachments are written by the next flush.
    */
   broadcast(
     eventName: string,
     frame: string,
     opts: { track?: number; exclude?: string; anchor?: AnchorChange } = {},
-  ): { sent: number; stalled: string[] } {
+  ): { sent: number; stalled: Stalled[] } {
     let sent = 0;
-    const stalled: string[] = [];
+    const stalled: Stalled[] = [];
+    // Characters of the JSON frame: its bytes when ASCII (most of an event), an estimate otherwise.
+    const bytes = frame.length;
     for (const [sub, e] of this.all()) {
       if (!e.events.has(eventName) || sub === opts.exclude) continue;
+      if (opts.track !== undefined && overBudget(e.owed, unsentBytes(e.ws), bytes, this.budget)) {
+        stalled.push({ sub, pending: e.att.pending?.length ?? 0, bytes: Math.max(e.owed, unsentBytes(e.ws)) + bytes });
+        continue;
+      }
       if (!sendFrame(e.ws, frame)) continue;
       sent++;
       let changed = false;
       if (opts.track !== undefined) {
         const pending = (e.att.pending ??= []);
         pending.push(opts.track);
+        (e.att.pendingBytes ??= []).push(bytes);
+        e.owed += bytes;
         changed = true;
-        if (pending.length > MAX_PENDING_ACKS) stalled.push(sub);
+        if (pending.length > MAX_PENDING_ACKS) stalled.push({ sub, pending: pending.length });
       }
       if (opts.anchor) changed = noteAnchor(e.att, opts.anchor) || changed;
       if (changed) this.changed(e);
@@ -234,6 +277,7 @@ export class SocketIndex {
     const i = e?.att.pending?.indexOf(seq) ?? -1;
     if (!e || i < 0) return false;
     e.att.pending!.splice(i, 1);
+    settle(e, i);
     if (success) e.att.misses = 0;
     this.changed(e);
     return true;
@@ -246,6 +290,7 @@ export class SocketIndex {
       const i = e.att.pending?.indexOf(seq) ?? -1;
       if (i < 0) continue;
       e.att.pending!.splice(i, 1);
+      settle(e, i);
       e.att.misses = (e.att.misses ?? 0) + 1;
       this.writeNow(e);
       out.push({ sub, misses: e.att.misses });
@@ -315,13 +360,31 @@ export class SocketIndex {
     const list = this.inspectors();
     if (list.length === 0) return;
     const f = frame();
-    for (const ws of list) sendFrame(ws, f);
+    for (const ws of list) {
+      // An inspector acknowledges nothing: what the runtime has not sent yet is all the hub can see.
+      if (overBudget(0, unsentBytes(ws), f.length, this.budget)) {
+        this.forgetInspector(ws);
+        closeSocket(ws, CLOSE.policy, "stopped reading: over SOCKET_BUFFER_BYTES unsent");
+        continue;
+      }
+      sendFrame(ws, f);
+    }
   }
 
   /** Every socket, for the optional heartbeat. */
   sockets(): WebSocket[] {
     return [...this.all().values()].map((e) => e.ws);
   }
+}
+
+function sum(values: number[] | undefined): number {
+  return (values ?? []).reduce((a, b) => a + b, 0);
+}
+
+/** Drops the size of the `i`th pending event (answered or missed) from what the subscriber owes. */
+function settle(e: Entry, i: number): void {
+  const [bytes] = e.att.pendingBytes?.splice(i, 1) ?? [];
+  e.owed = Math.max(0, e.owed - (bytes ?? 0));
 }
 
 /** Updates `att.opened` for an open or close it received; returns whether anything changed. */
