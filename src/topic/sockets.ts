@@ -232,7 +232,10 @@ export class SocketIndex {
       if (opts.track !== undefined) {
         const pending = (e.att.pending ??= []);
         pending.push(opts.track);
-        (e.att.pendingBytes ??= []).push(bytes);
+        const sizes = (e.att.pendingBytes ??= []);
+        // Seqs delivered before sizes were kept (an older version's attachment) count as 0 bytes.
+        while (sizes.length < pending.length - 1) sizes.unshift(0);
+        sizes.push(bytes);
         e.owed += bytes;
         changed = true;
         if (pending.length > MAX_PENDING_ACKS) stalled.push({ sub, pending: pending.length });
