@@ -1,7 +1,7 @@
 // The inspector's API (issue 8): a snapshot of one topic and a live socket of its events, behind the
 // hub's own inspect scope; never another topic.
 import { describe, expect, it } from "vitest";
-import { Client, hubFetch, mintToken, patientOpen, publish, subscriber, uniqueTopic } from "../helpers/hub";
+import { Client, hubFetch, mintToken, patientOpen, publish, subscriber, topicSql, uniqueTopic } from "../helpers/hub";
 
 async function inspectorToken(claims: Record<string, unknown> = {}, expiresIn?: number) {
   return mintToken({ scope: "fhircast/*.read fhircast-hub/inspect", client_id: "inspector", ...claims }, { expiresIn });
@@ -69,6 +69,17 @@ describe("inspector API", () => {
     expect((await hubFetch(`/api/inspect/${topic}`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(401);
     await publish(patientOpen(topic, "p2"));
     await live.quiet(1, 200);
+  });
+
+  it("on a topic with no storage, the live socket ends with its token too, and watching creates no storage", async () => {
+    const topic = uniqueTopic("inspect-expiry-empty");
+    const token = await inspectorToken({}, 1);
+    const res = await hubFetch(`http://hub.test/api/inspect/${topic}/live?access_token=${token}`, { headers: { Upgrade: "websocket", Authorization: "" } });
+    expect(res.status).toBe(101);
+    const live = new Client(res.webSocket!, null);
+    res.webSocket!.accept();
+    expect(await live.waitClose(4000)).toEqual({ code: 1008, reason: "token expired" });
+    expect(await topicSql(topic, `SELECT name FROM sqlite_master WHERE name = 'meta'`)).toEqual([]); // no schema (src/topic/schema.ts hasSchema)
   });
 
   it("needs the inspect scope (403), a valid token (401), and a token bound to another topic is refused (403)", async () => {
