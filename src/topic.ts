@@ -449,7 +449,7 @@ export class Topic extends DurableObject<Env> {
     if (req.role === "open") {
       for (const d of impliedOpens(out)) this.sockets.broadcastDerived(d, JSON.stringify(d.notification), req.eventName);
     }
-    this.sockets.toInspectors(() => inspectorEvent(seq, now, out));
+    this.sockets.toInspectors(() => inspectorEvent(seq, now, out), seq);
     // Past the count or the byte budget (SOCKET_BUFFER_BYTES): ended, so the hub stops sending to it.
     for (const s of stalled) {
       this.outOfSync(s.sub, { eventId: out.id, eventName: req.eventName }, { kind: "stalled", pending: s.pending, ...(s.bytes !== undefined ? { bytes: s.bytes } : {}) }, true);
@@ -505,7 +505,7 @@ export class Topic extends DurableObject<Env> {
     this.noteLogged(event.id, seq, "SyncError", now);
     const { sent } = this.sockets.broadcast("SyncError", frame, { exclude: sub });
     this.sockets.noteSyncError(sub, failure.kind, event.timestamp);
-    this.sockets.toInspectors(() => inspectorEvent(seq, now, event));
+    this.sockets.toInspectors(() => inspectorEvent(seq, now, event), seq);
     this.log("syncerror", { sub, reason: failure.kind, delivered: sent }, "warn");
     count("fhircast_syncerrors_total", { reason: failure.kind });
     count("fhircast_events_accepted_total", { event: "SyncError" });
@@ -548,7 +548,9 @@ export class Topic extends DurableObject<Env> {
       this.refuseFrame(ws);
       return;
     }
-    if (typeof message !== "string" || !this.ready) return;
+    if (typeof message !== "string") return;
+    if (this.sockets.noteInspectorSeen(ws, message)) return;
+    if (!this.ready) return;
     const parsed = parseAck(message);
     if (!parsed) return;
     const att = this.sockets.attachment(ws);

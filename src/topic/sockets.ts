@@ -110,6 +110,11 @@ export function closeReason(reason: string): string {
 export class SocketIndex {
   private entries: Map<string, Entry> | undefined;
   private inspectorSockets: WebSocket[] | undefined;
+  /**
+   * Per inspector socket, the event frames it has not answered yet (seq → size). In memory only: after
+   * a wake it starts again from nothing owed, which errs on the side of keeping a watcher.
+   */
+  private inspectorOwed = new WeakMap<WebSocket, { bySeq: Map<number, number>; total: number }>();
 
   /** `budget`: SOCKET_BUFFER_BYTES, the most a socket may owe before the hub stops sending to it. */
   constructor(
@@ -330,6 +335,24 @@ export class SocketIndex {
   }
   forgetInspector(ws: WebSocket): void {
     this.inspectorSockets = this.inspectors().filter((w) => w !== ws);
+    this.inspectorOwed.delete(ws);
+  }
+  /**
+   * An inspector's answer `{seen}` (InspectorSeen): every event frame up to that seq was read. Returns
+   * false for a socket that is not a live inspector (then the frame is a subscriber's), cheaply.
+   */
+  noteInspectorSeen(ws: WebSocket, message: string): boolean {
+    const list = this.inspectors();
+    if (list.length === 0 || !list.includes(ws)) return false;
+    const seen = parseSeen(message);
+    const owed = this.inspectorOwed.get(ws);
+    if (seen === undefined || !owed) return true;
+    for (const [seq, bytes] of owed.bySeq) {
+      if (seq > seen) break;
+      owed.bySeq.delete(seq);
+      owed.total -= bytes;
+    }
+    return true;
   }
   /** How many live inspector sockets the topic has (MAX_INSPECTORS_PER_TOPIC caps it). */
   inspectorCount(): number {
@@ -355,28 +378,43 @@ export class SocketIndex {
   }
   /**
    * Sends a frame to every inspector socket (usually none: then this costs one array check). A socket
-   * whose token expired is closed instead, even if the alarm that would close it has not run yet.
+   * whose token expired is closed instead, even if the alarm that would close it has not run yet. An
+   * event frame (`seq`) is owed an answer; one that would take an inspector's unanswered event frames
+   * (or what the runtime has not sent) over the byte budget is not sent, and the socket is closed.
    */
-  toInspectors(frame: () => string): void {
+  toInspectors(frame: () => string, seq?: number): void {
     if (this.inspectors().length === 0) return;
     this.expireInspectors(Date.now());
     const list = this.inspectors();
     if (list.length === 0) return;
     const f = frame();
     for (const ws of list) {
-      // An inspector acknowledges nothing: what the runtime has not sent yet is all the hub can see.
-      if (overBudget(0, unsentBytes(ws), f.length, this.budget)) {
+      let owed = this.inspectorOwed.get(ws);
+      if (seq !== undefined && overBudget(owed?.total ?? 0, unsentBytes(ws), f.length, this.budget)) {
         this.forgetInspector(ws);
-        closeSocket(ws, CLOSE.policy, "stopped reading: over SOCKET_BUFFER_BYTES unsent");
+        closeSocket(ws, CLOSE.policy, "stopped reading: over SOCKET_BUFFER_BYTES unanswered");
         continue;
       }
-      sendFrame(ws, f);
+      if (!sendFrame(ws, f) || seq === undefined) continue;
+      if (!owed) this.inspectorOwed.set(ws, (owed = { bySeq: new Map(), total: 0 }));
+      owed.bySeq.set(seq, f.length);
+      owed.total += f.length;
     }
   }
 
   /** Every socket, for the optional heartbeat. */
   sockets(): WebSocket[] {
     return [...this.all().values()].map((e) => e.ws);
+  }
+}
+
+/** An inspector's `{seen: seq}` (InspectorSeen), or undefined for anything else (ignored, never thrown). */
+function parseSeen(message: string): number | undefined {
+  try {
+    const v = JSON.parse(message) as { seen?: unknown };
+    return typeof v.seen === "number" && Number.isInteger(v.seen) ? v.seen : undefined;
+  } catch {
+    return undefined;
   }
 }
 

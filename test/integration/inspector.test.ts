@@ -82,6 +82,39 @@ describe("inspector API", () => {
     expect(await topicSql(topic, `SELECT name FROM sqlite_master WHERE name = 'meta'`)).toEqual([]); // no schema (src/topic/schema.ts hasSchema)
   });
 
+  it("a live socket that stops answering {seen} is closed before its unanswered event frames pass SOCKET_BUFFER_BYTES; one that answers gets everything", async () => {
+    const topic = uniqueTopic("inspect-budget");
+    const open = async () => {
+      const res = await hubFetch(`http://hub.test/api/inspect/${topic}/live?access_token=${await inspectorToken()}`, { headers: { Upgrade: "websocket", Authorization: "" } });
+      expect(res.status).toBe(101);
+      const client = new Client(res.webSocket!, null);
+      res.webSocket!.accept();
+      return client;
+    };
+    const silent = await open();
+    const reader = await open();
+    reader.ws.addEventListener("message", (e) => {
+      const f = JSON.parse(e.data as string) as { type: string; seq?: number };
+      if (f.type === "event") reader.send({ seen: f.seq });
+    });
+    const events = Array.from({ length: 5 }, (_, i) => {
+      const ev = patientOpen(topic, `p${i}`);
+      const p = ev.event.context[0] as { resource: Record<string, unknown> };
+      p.resource = { ...p.resource, text: { status: "generated", div: `<div>${"x".repeat(900_000)}</div>` } };
+      return ev;
+    });
+    for (const ev of events) {
+      expect((await publish(ev)).status).toBe(202);
+      await expect.poll(() => reader.frames.some((f: any) => f.event?.id === ev.id), { timeout: 5000, interval: 10 }).toBe(true);
+    }
+    // 4 × 900 KB unanswered is under 4 MiB (the default); the 5th frame would not be: closed instead.
+    expect(await silent.waitClose()).toEqual({ code: 1008, reason: "stopped reading: over SOCKET_BUFFER_BYTES unanswered" });
+    expect(silent.frames.filter((f: any) => f.type === "event").map((f: any) => f.event.id)).toEqual(events.slice(0, 4).map((e) => e.id));
+    expect(reader.frames.filter((f: any) => f.type === "event").map((f: any) => f.event.id)).toEqual(events.map((e) => e.id));
+    expect(reader.closed).toBeUndefined();
+    reader.close();
+  });
+
   it("needs the inspect scope (403), a valid token (401), and a token bound to another topic is refused (403)", async () => {
     const topic = uniqueTopic("inspect-auth");
     const noScope = await mintToken({ scope: "fhircast/*.read" });
