@@ -21,7 +21,7 @@ export default defineConfig({
     projects: [
       workers("workers", ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"], ["test/integration/limits/**"], {}),
       workers("limits", ["test/integration/limits/**/*.test.ts"], [], {
-        MAX_SUBSCRIPTIONS_PER_TOPIC: "3", ALLOWED_ORIGINS: "https://viewer.example",
+        MAX_SUBSCRIPTIONS_PER_TOPIC: "3", MAX_INSPECTORS_PER_TOPIC: "2", ALLOWED_ORIGINS: "https://viewer.example",
         MAX_CONTENT_BYTES_PER_ANCHOR: "11534336", MAX_CONTENT_BYTES_PER_TOPIC: "11534336",
       }, {
         ratelimits: { RATE_LIMITER: { namespace_id: "1001", simple: { limit: 5, period: 60 } } },

@@ -26,6 +26,10 @@ export interface HubConfig {
   allowedOrigins: string[];
   /** Most subscriptions one topic holds. */
   maxSubscriptionsPerTopic: number;
+  /** Most live inspector sockets one topic holds at once. */
+  maxInspectorsPerTopic: number;
+  /** Most bytes a socket may owe (unacknowledged events, or unsent) before the hub stops sending to it. */
+  socketBufferBytes: number;
   /** Lease granted when the subscriber asks for none (§2.1). */
   leaseDefaultSeconds: number;
   /** Longest lease the hub grants; longer requests are capped. */
@@ -95,6 +99,8 @@ export interface Env {
   DEV_TOKEN_SECONDS?: string;
   ALLOWED_ORIGINS?: string;
   MAX_SUBSCRIPTIONS_PER_TOPIC?: string;
+  MAX_INSPECTORS_PER_TOPIC?: string;
+  SOCKET_BUFFER_BYTES?: string;
   HUB_LEASE_DEFAULT_SECONDS?: string;
   HUB_LEASE_MAX_SECONDS?: string;
   ENDPOINT_CONNECT_SECONDS?: string;
@@ -186,6 +192,8 @@ function readSettings(env: Env): HubConfig {
     auth: readAuth(env),
     allowedOrigins: list(env.ALLOWED_ORIGINS),
     maxSubscriptionsPerTopic: positiveInt("MAX_SUBSCRIPTIONS_PER_TOPIC", env.MAX_SUBSCRIPTIONS_PER_TOPIC, 1000),
+    maxInspectorsPerTopic: positiveInt("MAX_INSPECTORS_PER_TOPIC", env.MAX_INSPECTORS_PER_TOPIC, 10),
+    socketBufferBytes: positiveInt("SOCKET_BUFFER_BYTES", env.SOCKET_BUFFER_BYTES, 4_194_304),
     leaseDefaultSeconds: Math.min(leaseDefaultSeconds, leaseMaxSeconds),
     leaseMaxSeconds,
     endpointConnectSeconds: positiveInt("ENDPOINT_CONNECT_SECONDS", env.ENDPOINT_CONNECT_SECONDS, 60),

@@ -20,12 +20,12 @@ import {
   ok,
   type Result,
 } from "./protocol/wire";
+import { outcomeResponse } from "./protocol/errors";
 import { hasSchema, migrate } from "./topic/schema";
 import {
   type AnchorChange,
   CLOSE,
   closeSocket,
-  MAX_PENDING_ACKS,
   sendFrame,
   type SocketAttachment,
   SocketIndex,
@@ -48,6 +48,8 @@ type SubscribeCall = SubscribeRequest & { origin: string; clientId?: string; tok
 
 /** The path the Worker forwards the inspector's live socket to. */
 export const INSPECTOR_PATH = "/inspect/live";
+/** The header in which the Worker tells the topic when the inspector's token expires (ms since epoch). */
+export const INSPECTOR_EXPIRES_HEADER = "X-Hub-Token-Expires";
 
 /** Most open contexts a topic keeps (multi-tab); the least recently opened is dropped beyond it. */
 export const MAX_OPEN_CONTEXTS = 100;
@@ -72,7 +74,7 @@ export class Topic extends DurableObject<Env> {
     super(ctx, env);
     ({ config: this.config, catalog: this.catalog } = hubSettings(env));
     this.store = new TopicStore(ctx.storage.sql);
-    this.sockets = new SocketIndex(ctx);
+    this.sockets = new SocketIndex(ctx, this.config.socketBufferBytes);
     // Keep-alive without waking the object: the runtime answers "ping" with "pong" itself.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
     this.ready = hasSchema(ctx.storage.sql);
@@ -125,7 +127,9 @@ export class Topic extends DurableObject<Env> {
 
   /** Points the object's single alarm at the earliest deadline. */
   private scheduleAlarm(): void {
-    const next = this.store.nextDeadline();
+    // Inspector sockets end with their tokens; their expiries live in their attachments, not in the
+    // deadlines table, so that an inspected topic without storage gets none (docs/decisions.md).
+    const next = earliest(this.ready ? this.store.nextDeadline() : undefined, this.sockets.nextInspectorExpiry());
     if (next === this.alarmAt) return;
     this.alarmAt = next;
     if (next === undefined) void this.ctx.storage.deleteAlarm();
@@ -264,12 +268,7 @@ export class Topic extends DurableObject<Env> {
       return new Response("this endpoint takes a WebSocket upgrade", { status: 426, headers: { Upgrade: "websocket" } });
     }
     const path = new URL(request.url).pathname;
-    if (path === INSPECTOR_PATH) {
-      // The Worker checked the caller's inspect scope before forwarding.
-      const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-      this.sockets.acceptInspector(server);
-      return new Response(null, { status: 101, webSocket: client });
-    }
+    if (path === INSPECTOR_PATH) return this.acceptInspector(request);
     const ep = parseEndpoint(path);
     const hash = ep ? await hashSecret(ep.secret) : undefined;
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
@@ -309,6 +308,25 @@ export class Topic extends DurableObject<Env> {
     sendFrame(server, JSON.stringify(this.confirmation(events, row.lease_seconds)));
     this.replay(server, row.id, new Set(events), new Set(events));
     this.log("connect", { sub: row.id });
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /**
+   * The inspector's live socket. The Worker checked the caller's inspect scope before forwarding and
+   * says when the token expires (INSPECTOR_EXPIRES_HEADER): the socket is closed then (1008 "token
+   * expired"), as a subscriber's lease ends with its token. At most MAX_INSPECTORS_PER_TOPIC at once.
+   */
+  private acceptInspector(request: Request): Response {
+    const max = this.config.maxInspectorsPerTopic;
+    if (this.sockets.inspectorCount() >= max) {
+      this.log("inspector.refused", { inspectors: max }, "warn");
+      return outcomeResponse(403, "too-costly", `this topic already has ${max} live inspector sockets (MAX_INSPECTORS_PER_TOPIC)`);
+    }
+    const raw = request.headers.get(INSPECTOR_EXPIRES_HEADER);
+    const expiresAt = raw ? Number(raw) : undefined;
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    this.sockets.acceptInspector(server, expiresAt !== undefined && Number.isFinite(expiresAt) ? expiresAt : undefined);
+    this.scheduleAlarm();
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -432,9 +450,10 @@ export class Topic extends DurableObject<Env> {
     if (req.role === "open") {
       for (const d of impliedOpens(out)) this.sockets.broadcastDerived(d, JSON.stringify(d.notification), req.eventName);
     }
-    this.sockets.toInspectors(() => inspectorEvent(seq, now, out));
-    for (const sub of stalled) {
-      this.outOfSync(sub, { eventId: out.id, eventName: req.eventName }, { kind: "stalled", pending: MAX_PENDING_ACKS + 1 }, true);
+    this.sockets.toInspectors(() => inspectorEvent(seq, now, out), seq);
+    // Past the count or the byte budget (SOCKET_BUFFER_BYTES): ended, so the hub stops sending to it.
+    for (const s of stalled) {
+      this.outOfSync(s.sub, { eventId: out.id, eventName: req.eventName }, { kind: "stalled", pending: s.pending, ...(s.bytes !== undefined ? { bytes: s.bytes } : {}) }, true);
     }
     this.log("publish", { event: req.eventName, seq, delivered: sent });
     count("fhircast_events_accepted_total", { event: req.eventName });
@@ -487,7 +506,7 @@ export class Topic extends DurableObject<Env> {
     this.noteLogged(event.id, seq, "SyncError", now);
     const { sent } = this.sockets.broadcast("SyncError", frame, { exclude: sub });
     this.sockets.noteSyncError(sub, failure.kind, event.timestamp);
-    this.sockets.toInspectors(() => inspectorEvent(seq, now, event));
+    this.sockets.toInspectors(() => inspectorEvent(seq, now, event), seq);
     this.log("syncerror", { sub, reason: failure.kind, delivered: sent }, "warn");
     count("fhircast_syncerrors_total", { reason: failure.kind });
     count("fhircast_events_accepted_total", { event: "SyncError" });
@@ -530,7 +549,9 @@ export class Topic extends DurableObject<Env> {
       this.refuseFrame(ws);
       return;
     }
-    if (typeof message !== "string" || !this.ready) return;
+    if (typeof message !== "string") return;
+    if (this.sockets.noteInspectorSeen(ws, message)) return;
+    if (!this.ready) return;
     const parsed = parseAck(message);
     if (!parsed) return;
     const att = this.sockets.attachment(ws);
@@ -628,8 +649,12 @@ export class Topic extends DurableObject<Env> {
   /** Runs every due deadline. Alarms are at-least-once: each handler is idempotent. */
   override async alarm(): Promise<void> {
     this.alarmAt = undefined; // the alarm that fired is consumed
-    if (!this.ready) return;
     const now = Date.now();
+    if (this.sockets.expireInspectors(now) > 0) this.log("inspector.expired", {});
+    if (!this.ready) {
+      this.scheduleAlarm();
+      return;
+    }
     let acksDue = false;
     for (const d of this.store.dueDeadlines(now)) {
       if (d.kind === "connect") {
@@ -706,6 +731,7 @@ export class Topic extends DurableObject<Env> {
       this.acks.reset();
       this.logIndex = undefined;
       this.log("topic.deleted", {});
+      this.scheduleAlarm(); // live inspector sockets still end with their tokens
       return true;
     }
     // Subscribed: look again a full idle period from now; otherwise when the quiet period ends.
@@ -744,6 +770,11 @@ function parseAck(message: string): Ack | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The earlier of two optional times. */
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
 }
 
 /** When a lease of `seconds` starting at `now` ends: never after the token's expiry, when known. */

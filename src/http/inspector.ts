@@ -5,7 +5,7 @@ import { authenticate, INSPECT_SCOPE } from "../auth/tokens";
 import { hubSettings, type Env } from "../config";
 import { jsonResponse, textResponse } from "../protocol/errors";
 import { fail } from "../protocol/wire";
-import { INSPECTOR_PATH } from "../topic";
+import { INSPECTOR_EXPIRES_HEADER, INSPECTOR_PATH } from "../topic";
 import { checkTopic, failure, topicStub } from "./access";
 import { pathTopic } from "./body";
 
@@ -14,7 +14,7 @@ import { pathTopic } from "./body";
  * hub's own inspect scope (any token in open mode) and respects topic binding; browsers cannot set
  * headers on a WebSocket, so the live socket also takes the token as `?access_token=`.
  */
-export async function inspectorAccess(request: IRequest, env: Env): Promise<Response | { topic: string }> {
+export async function inspectorAccess(request: IRequest, env: Env): Promise<Response | { topic: string; expiresAt?: number }> {
   const url = new URL(request.url);
   const fromQuery = url.searchParams.get("access_token");
   const authRequest = fromQuery && !request.headers.has("Authorization")
@@ -29,7 +29,7 @@ export async function inspectorAccess(request: IRequest, env: Env): Promise<Resp
     checkTopic(who.value, topic) ??
     (who.value.scopes.includes(INSPECT_SCOPE) ? undefined : fail(403, "forbidden", `the inspector needs the ${INSPECT_SCOPE} scope`));
   if (denied) return failure(denied, "outcome");
-  return { topic };
+  return { topic, expiresAt: who.value.expiresAt };
 }
 
 export async function inspect(request: IRequest, env: Env): Promise<Response> {
@@ -44,5 +44,10 @@ export async function inspectLive(request: IRequest, env: Env): Promise<Response
   }
   const access = await inspectorAccess(request, env);
   if (access instanceof Response) return access;
-  return topicStub(env, access.topic).fetch(new Request(`https://topic${INSPECTOR_PATH}`, request));
+  // The live socket ends when the token does: the topic learns when from this header, which is always
+  // the Worker's own (a caller's header of that name is replaced or removed).
+  const forward = new Request(`https://topic${INSPECTOR_PATH}`, request);
+  if (access.expiresAt !== undefined) forward.headers.set(INSPECTOR_EXPIRES_HEADER, String(access.expiresAt));
+  else forward.headers.delete(INSPECTOR_EXPIRES_HEADER);
+  return topicStub(env, access.topic).fetch(forward);
 }

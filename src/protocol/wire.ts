@@ -145,3 +145,11 @@ export interface InspectView {
 export type InspectorFrame =
   | { type: "event"; seq: number; acceptedAt: string; event: Notification }
   | { type: "changed"; what: "subscribers" };
+
+/**
+ * What the inspector sends back for each event frame it read: every event up to `seen` (cumulative).
+ * An inspector that stops answering is closed once SOCKET_BUFFER_BYTES of event frames are unanswered.
+ */
+export interface InspectorSeen {
+  seen: number;
+}

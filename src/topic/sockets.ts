@@ -13,6 +13,8 @@ export interface SocketAttachment {
   name?: string;
   /** Event-log seqs delivered to this socket and not yet acknowledged (§2.5), oldest first. */
   pending?: number[];
+  /** The frame size of each of `pending` (same order), for the SOCKET_BUFFER_BYTES budget. */
+  pendingBytes?: number[];
   /** Consecutive hub-generated SyncErrors for missed acknowledgements (§2.5 "unresponsive"). */
   misses?: number;
   /** Per anchor type, the id of the last open this socket received: derived opens are not repeated. */
@@ -23,6 +25,20 @@ export interface SocketAttachment {
 
 /** Tag and attachment of the inspector's live sockets (not subscribers). */
 export const INSPECTOR_TAG = "inspector";
+
+/** What an inspector's live socket carries: `exp`, its token's expiry (ms), when the token has one. */
+interface InspectorAttachment {
+  inspector: true;
+  exp?: number;
+}
+
+function inspectorAttachment(ws: WebSocket): InspectorAttachment | undefined {
+  try {
+    return (ws.deserializeAttachment() as InspectorAttachment | null) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** The anchor an open or close event concerns, to keep each socket's `opened` up to date. */
 export interface AnchorChange {
@@ -35,6 +51,15 @@ interface Entry {
   ws: WebSocket;
   att: SocketAttachment;
   events: Set<string>;
+  /** The sum of `att.pendingBytes`: what the subscriber owes acknowledgements for, in bytes. */
+  owed: number;
+}
+
+/** A subscriber the hub stopped sending to: `bytes` set when the byte budget (not the count) was exceeded. */
+export interface Stalled {
+  sub: string;
+  pending: number;
+  bytes?: number;
 }
 
 /** WebSocket close codes (RFC 6455) the hub uses; see docs/decisions.md. */
@@ -49,6 +74,24 @@ export const CLOSE = {
  * stalled: the hub stops buffering for it and disconnects it (with a SyncError).
  */
 export const MAX_PENDING_ACKS = 256;
+
+/**
+ * What the runtime still holds unsent for a socket (`bufferedAmount`; 0 where a runtime lacks it).
+ * workerd counts only its own queue, not what already went into TCP buffers or a proxy's.
+ */
+export function unsentBytes(ws: WebSocket): number {
+  const n = (ws as { bufferedAmount?: number }).bufferedAmount;
+  return typeof n === "number" && Number.isFinite(n) ? n : 0;
+}
+
+/**
+ * Whether sending `bytes` more to a socket would exceed `budget`: its unacknowledged events (`owed`,
+ * subscribers only) or what the runtime has not written yet. One frame always goes to a socket that
+ * owes nothing, so an event larger than the budget still reaches a subscriber that keeps up.
+ */
+export function overBudget(owed: number, unsent: number, bytes: number, budget: number): boolean {
+  return (owed > 0 && owed + bytes > budget) || (unsent > 0 && unsent + bytes > budget);
+}
 
 /**
  * How long an in-memory attachment change may wait before it is written. Two writes per recipient
@@ -67,8 +110,17 @@ export function closeReason(reason: string): string {
 export class SocketIndex {
   private entries: Map<string, Entry> | undefined;
   private inspectorSockets: WebSocket[] | undefined;
+  /**
+   * Per inspector socket, the event frames it has not answered yet (seq → size). In memory only: after
+   * a wake it starts again from nothing owed, which errs on the side of keeping a watcher.
+   */
+  private inspectorOwed = new WeakMap<WebSocket, { bySeq: Map<number, number>; total: number }>();
 
-  constructor(private readonly ctx: DurableObjectState) {}
+  /** `budget`: SOCKET_BUFFER_BYTES, the most a socket may owe before the hub stops sending to it. */
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly budget: number = Infinity,
+  ) {}
 
   /** The same entries by socket, so that an acknowledgement finds its subscriber in O(1). */
   private bySocket = new WeakMap<WebSocket, Entry>();
@@ -106,7 +158,7 @@ export class SocketIndex {
       this.entries = new Map();
       for (const ws of this.ctx.getWebSockets()) {
         const att = ws.deserializeAttachment() as SocketAttachment | null;
-        if (att?.sub) this.index({ ws, att, events: new Set(att.events) });
+        if (att?.sub) this.index({ ws, att, events: new Set(att.events), owed: sum(att.pendingBytes) });
       }
     }
     return this.entries;
@@ -122,7 +174,7 @@ export class SocketIndex {
     this.ctx.acceptWebSocket(ws, [att.sub]);
     ws.serializeAttachment(att);
     this.all();
-    this.index({ ws, att, events: new Set(att.events) });
+    this.index({ ws, att, events: new Set(att.events), owed: sum(att.pendingBytes) });
   }
 
   /** Changes a connected subscription's events and name (re-subscribe), keeping its ack state. */
@@ -159,26 +211,39 @@ export class SocketIndex {
 
   /**
    * Sends one already-serialized frame to every socket subscribed to `eventName`, except `exclude`.
-   * With `track`, records the event's seq as awaiting acknowledgement; returns the count sent and the
-   * subscriptions that exceeded MAX_PENDING_ACKS. Recipients' attachments are written by the next flush.
+   * With `track`, records the event's seq as awaiting acknowledgement, and sends nothing to a socket
+   * for which the frame would exceed the byte budget (SOCKET_BUFFER_BYTES: its unacknowledged events,
+   * or what the runtime has not sent yet). Returns the count sent and the stalled subscriptions: over
+   * the budget (not sent) or past MAX_PENDING_ACKS. Recipients' attachments are written by the next flush.
    */
   broadcast(
     eventName: string,
     frame: string,
     opts: { track?: number; exclude?: string; anchor?: AnchorChange } = {},
-  ): { sent: number; stalled: string[] } {
+  ): { sent: number; stalled: Stalled[] } {
     let sent = 0;
-    const stalled: string[] = [];
+    const stalled: Stalled[] = [];
+    // Characters of the JSON frame: its bytes when ASCII (most of an event), an estimate otherwise.
+    const bytes = frame.length;
     for (const [sub, e] of this.all()) {
       if (!e.events.has(eventName) || sub === opts.exclude) continue;
+      if (opts.track !== undefined && overBudget(e.owed, unsentBytes(e.ws), bytes, this.budget)) {
+        stalled.push({ sub, pending: e.att.pending?.length ?? 0, bytes: Math.max(e.owed, unsentBytes(e.ws)) + bytes });
+        continue;
+      }
       if (!sendFrame(e.ws, frame)) continue;
       sent++;
       let changed = false;
       if (opts.track !== undefined) {
         const pending = (e.att.pending ??= []);
         pending.push(opts.track);
+        const sizes = (e.att.pendingBytes ??= []);
+        // Seqs delivered before sizes were kept (an older version's attachment) count as 0 bytes.
+        while (sizes.length < pending.length - 1) sizes.unshift(0);
+        sizes.push(bytes);
+        e.owed += bytes;
         changed = true;
-        if (pending.length > MAX_PENDING_ACKS) stalled.push(sub);
+        if (pending.length > MAX_PENDING_ACKS) stalled.push({ sub, pending: pending.length });
       }
       if (opts.anchor) changed = noteAnchor(e.att, opts.anchor) || changed;
       if (changed) this.changed(e);
@@ -220,6 +285,7 @@ export class SocketIndex {
     const i = e?.att.pending?.indexOf(seq) ?? -1;
     if (!e || i < 0) return false;
     e.att.pending!.splice(i, 1);
+    settle(e, i);
     if (success) e.att.misses = 0;
     this.changed(e);
     return true;
@@ -232,6 +298,7 @@ export class SocketIndex {
       const i = e.att.pending?.indexOf(seq) ?? -1;
       if (i < 0) continue;
       e.att.pending!.splice(i, 1);
+      settle(e, i);
       e.att.misses = (e.att.misses ?? 0) + 1;
       this.writeNow(e);
       out.push({ sub, misses: e.att.misses });
@@ -252,32 +319,113 @@ export class SocketIndex {
   }
 
   // ---- the inspector's live sockets ----------------------------------------------------------
+  // Each carries its token's expiry in its attachment (it survives hibernation); the topic's alarm
+  // and every send check it, so a live socket never outlives its token (docs/decisions.md).
   private inspectors(): WebSocket[] {
     return (this.inspectorSockets ??= this.ctx.getWebSockets(INSPECTOR_TAG));
   }
-  acceptInspector(ws: WebSocket): void {
+  acceptInspector(ws: WebSocket, expiresAt: number | undefined): void {
     this.ctx.acceptWebSocket(ws, [INSPECTOR_TAG]);
-    ws.serializeAttachment({ inspector: true });
+    const att: InspectorAttachment = { inspector: true, ...(expiresAt !== undefined ? { exp: expiresAt } : {}) };
+    ws.serializeAttachment(att);
     this.inspectors().push(ws);
   }
   isInspector(ws: WebSocket): boolean {
-    return (ws.deserializeAttachment() as { inspector?: boolean } | null)?.inspector === true;
+    return inspectorAttachment(ws)?.inspector === true;
   }
   forgetInspector(ws: WebSocket): void {
     this.inspectorSockets = this.inspectors().filter((w) => w !== ws);
+    this.inspectorOwed.delete(ws);
   }
-  /** Sends a frame to every inspector socket (usually none: then this costs one array check). */
-  toInspectors(frame: () => string): void {
+  /**
+   * An inspector's answer `{seen}` (InspectorSeen): every event frame up to that seq was read. Returns
+   * false for a socket that is not a live inspector (then the frame is a subscriber's), cheaply.
+   */
+  noteInspectorSeen(ws: WebSocket, message: string): boolean {
+    const list = this.inspectors();
+    if (list.length === 0 || !list.includes(ws)) return false;
+    const seen = parseSeen(message);
+    const owed = this.inspectorOwed.get(ws);
+    if (seen === undefined || !owed) return true;
+    for (const [seq, bytes] of owed.bySeq) {
+      if (seq > seen) break;
+      owed.bySeq.delete(seq);
+      owed.total -= bytes;
+    }
+    return true;
+  }
+  /** How many live inspector sockets the topic has (MAX_INSPECTORS_PER_TOPIC caps it). */
+  inspectorCount(): number {
+    return this.inspectors().length;
+  }
+  /** The earliest token expiry among the live inspector sockets, for the topic's alarm. */
+  nextInspectorExpiry(): number | undefined {
+    let next: number | undefined;
+    for (const ws of this.inspectors()) {
+      const exp = inspectorAttachment(ws)?.exp;
+      if (exp !== undefined && (next === undefined || exp < next)) next = exp;
+    }
+    return next;
+  }
+  /** Closes (1008 "token expired") and forgets every inspector socket whose token expired by `now`. */
+  expireInspectors(now: number): number {
+    const expired = this.inspectors().filter((ws) => (inspectorAttachment(ws)?.exp ?? Infinity) <= now);
+    for (const ws of expired) {
+      this.forgetInspector(ws);
+      closeSocket(ws, CLOSE.policy, "token expired");
+    }
+    return expired.length;
+  }
+  /**
+   * Sends a frame to every inspector socket (usually none: then this costs one array check). A socket
+   * whose token expired is closed instead, even if the alarm that would close it has not run yet. An
+   * event frame (`seq`) is owed an answer; one that would take an inspector's unanswered event frames
+   * (or what the runtime has not sent) over the byte budget is not sent, and the socket is closed.
+   */
+  toInspectors(frame: () => string, seq?: number): void {
+    if (this.inspectors().length === 0) return;
+    this.expireInspectors(Date.now());
     const list = this.inspectors();
     if (list.length === 0) return;
     const f = frame();
-    for (const ws of list) sendFrame(ws, f);
+    for (const ws of list) {
+      let owed = this.inspectorOwed.get(ws);
+      if (seq !== undefined && overBudget(owed?.total ?? 0, unsentBytes(ws), f.length, this.budget)) {
+        this.forgetInspector(ws);
+        closeSocket(ws, CLOSE.policy, "stopped reading: over SOCKET_BUFFER_BYTES unanswered");
+        continue;
+      }
+      if (!sendFrame(ws, f) || seq === undefined) continue;
+      if (!owed) this.inspectorOwed.set(ws, (owed = { bySeq: new Map(), total: 0 }));
+      owed.bySeq.set(seq, f.length);
+      owed.total += f.length;
+    }
   }
 
   /** Every socket, for the optional heartbeat. */
   sockets(): WebSocket[] {
     return [...this.all().values()].map((e) => e.ws);
   }
+}
+
+/** An inspector's `{seen: seq}` (InspectorSeen), or undefined for anything else (ignored, never thrown). */
+function parseSeen(message: string): number | undefined {
+  try {
+    const v = JSON.parse(message) as { seen?: unknown };
+    return typeof v.seen === "number" && Number.isInteger(v.seen) ? v.seen : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function sum(values: number[] | undefined): number {
+  return (values ?? []).reduce((a, b) => a + b, 0);
+}
+
+/** Drops the size of the `i`th pending event (answered or missed) from what the subscriber owes. */
+function settle(e: Entry, i: number): void {
+  const [bytes] = e.att.pendingBytes?.splice(i, 1) ?? [];
+  e.owed = Math.max(0, e.owed - (bytes ?? 0));
 }
 
 /** Updates `att.opened` for an open or close it received; returns whether anything changed. */

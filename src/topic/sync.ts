@@ -11,7 +11,7 @@ export type SyncFailure =
   | { kind: "failed"; status: number } //      5xx (or any other non-2xx) ack
   | { kind: "timeout"; seconds: number } //    no ack within the ack timeout
   | { kind: "closed"; code: number } //        socket closed with a code other than 1000/1001
-  | { kind: "stalled"; pending: number }; //   stopped reading: too many events unacknowledged
+  | { kind: "stalled"; pending: number; bytes?: number }; // stopped reading: too many events (or bytes) unacknowledged
 
 /** Classifies an ack's `status`: a number, a numeric string, or absent (success, as clients send). */
 export function ackOutcome(status: unknown): { success: true } | { success: false; failure: SyncFailure } {
@@ -34,7 +34,9 @@ function describe(failure: SyncFailure): string {
     case "closed":
       return `disconnected abnormally (close code ${failure.code})`;
     case "stalled":
-      return `stopped reading (${failure.pending} events unacknowledged) and was disconnected`;
+      return failure.bytes === undefined
+        ? `stopped reading (${failure.pending} events unacknowledged) and was disconnected`
+        : `stopped reading (${failure.pending} events unacknowledged; the next one would make ${failure.bytes} bytes owed, over SOCKET_BUFFER_BYTES) and was disconnected`;
   }
 }
 

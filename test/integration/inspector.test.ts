@@ -1,10 +1,10 @@
 // The inspector's API (issue 8): a snapshot of one topic and a live socket of its events, behind the
 // hub's own inspect scope; never another topic.
 import { describe, expect, it } from "vitest";
-import { hubFetch, mintToken, patientOpen, publish, subscriber, uniqueTopic } from "../helpers/hub";
+import { Client, hubFetch, mintToken, patientOpen, publish, subscriber, topicSql, uniqueTopic } from "../helpers/hub";
 
-async function inspectorToken(claims: Record<string, unknown> = {}) {
-  return mintToken({ scope: "fhircast/*.read fhircast-hub/inspect", client_id: "inspector", ...claims });
+async function inspectorToken(claims: Record<string, unknown> = {}, expiresIn?: number) {
+  return mintToken({ scope: "fhircast/*.read fhircast-hub/inspect", client_id: "inspector", ...claims }, { expiresIn });
 }
 
 describe("inspector API", () => {
@@ -48,6 +48,71 @@ describe("inspector API", () => {
     expect(evf.event.id).toBe(ev.id);
     expect(evf.seq).toBe(1);
     ws.close(1000);
+  });
+
+  it("the live socket ends with its token: closed 1008 \"token expired\" at expiry, nothing published after reaches it", async () => {
+    const topic = uniqueTopic("inspect-expiry");
+    const token = await inspectorToken({}, 2); // exp is whole seconds: it expires 1–2 s from now
+    const exp = JSON.parse(atob(token.split(".")[1]!.replace(/-/g, "+").replace(/_/g, "/"))).exp * 1000;
+    const res = await hubFetch(`http://hub.test/api/inspect/${topic}/live?access_token=${token}`, { headers: { Upgrade: "websocket", Authorization: "" } });
+    expect(res.status).toBe(101);
+    const live = new Client(res.webSocket!, null);
+    res.webSocket!.accept();
+    const before = patientOpen(topic, "p1");
+    await publish(before);
+    expect((await live.frame(0)).event.id).toBe(before.id); // it streams while the token is valid
+
+    const closed = await live.waitClose(exp - Date.now() + 3000);
+    expect(closed).toEqual({ code: 1008, reason: "token expired" });
+    expect(Date.now()).toBeGreaterThanOrEqual(exp);
+    // The REST API refuses the same token now; an event published after expiry reaches no inspector.
+    expect((await hubFetch(`/api/inspect/${topic}`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(401);
+    await publish(patientOpen(topic, "p2"));
+    await live.quiet(1, 200);
+  });
+
+  it("on a topic with no storage, the live socket ends with its token too, and watching creates no storage", async () => {
+    const topic = uniqueTopic("inspect-expiry-empty");
+    const token = await inspectorToken({}, 1);
+    const res = await hubFetch(`http://hub.test/api/inspect/${topic}/live?access_token=${token}`, { headers: { Upgrade: "websocket", Authorization: "" } });
+    expect(res.status).toBe(101);
+    const live = new Client(res.webSocket!, null);
+    res.webSocket!.accept();
+    expect(await live.waitClose(4000)).toEqual({ code: 1008, reason: "token expired" });
+    expect(await topicSql(topic, `SELECT name FROM sqlite_master WHERE name = 'meta'`)).toEqual([]); // no schema (src/topic/schema.ts hasSchema)
+  });
+
+  it("a live socket that stops answering {seen} is closed before its unanswered event frames pass SOCKET_BUFFER_BYTES; one that answers gets everything", async () => {
+    const topic = uniqueTopic("inspect-budget");
+    const open = async () => {
+      const res = await hubFetch(`http://hub.test/api/inspect/${topic}/live?access_token=${await inspectorToken()}`, { headers: { Upgrade: "websocket", Authorization: "" } });
+      expect(res.status).toBe(101);
+      const client = new Client(res.webSocket!, null);
+      res.webSocket!.accept();
+      return client;
+    };
+    const silent = await open();
+    const reader = await open();
+    reader.ws.addEventListener("message", (e) => {
+      const f = JSON.parse(e.data as string) as { type: string; seq?: number };
+      if (f.type === "event") reader.send({ seen: f.seq });
+    });
+    const events = Array.from({ length: 5 }, (_, i) => {
+      const ev = patientOpen(topic, `p${i}`);
+      const p = ev.event.context[0] as { resource: Record<string, unknown> };
+      p.resource = { ...p.resource, text: { status: "generated", div: `<div>${"x".repeat(900_000)}</div>` } };
+      return ev;
+    });
+    for (const ev of events) {
+      expect((await publish(ev)).status).toBe(202);
+      await expect.poll(() => reader.frames.some((f: any) => f.event?.id === ev.id), { timeout: 5000, interval: 10 }).toBe(true);
+    }
+    // 4 × 900 KB unanswered is under 4 MiB (the default); the 5th frame would not be: closed instead.
+    expect(await silent.waitClose()).toEqual({ code: 1008, reason: "stopped reading: over SOCKET_BUFFER_BYTES unanswered" });
+    expect(silent.frames.filter((f: any) => f.type === "event").map((f: any) => f.event.id)).toEqual(events.slice(0, 4).map((e) => e.id));
+    expect(reader.frames.filter((f: any) => f.type === "event").map((f: any) => f.event.id)).toEqual(events.map((e) => e.id));
+    expect(reader.closed).toBeUndefined();
+    reader.close();
   });
 
   it("needs the inspect scope (403), a valid token (401), and a token bound to another topic is refused (403)", async () => {

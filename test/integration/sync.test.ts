@@ -183,6 +183,49 @@ describe("missed acknowledgements: timeout, unresponsive subscribers (§2.5)", (
   });
 });
 
+describe("the byte budget (SOCKET_BUFFER_BYTES, 4 MiB by default)", () => {
+  /** A Patient-open of about 900 KB (the patient's narrative). */
+  const bigOpen = (topic: string, id: string) => {
+    const ev = patientOpen(topic, id);
+    const p = ev.event.context[0] as { resource: Record<string, unknown> };
+    p.resource = { ...p.resource, text: { status: "generated", div: `<div>${"x".repeat(900_000)}</div>` } };
+    return ev;
+  };
+
+  it("an event that would take a silent subscriber's unacknowledged bytes over the budget is not sent: SyncError naming the budget, denial, close", async () => {
+    const topic = uniqueTopic("budget");
+    const silent = await join(topic, "Patient-open", "Silent", null);
+    const acker = await join(topic, "Patient-open,SyncError", "Acker");
+    const events = Array.from({ length: 5 }, (_, i) => bigOpen(topic, `p${i}`));
+    for (const [i, ev] of events.entries()) {
+      expect((await publish(ev)).status).toBe(202);
+      expect(((await acker.frame(1 + i)) as Frame).id).toBe(ev.id);
+    }
+    // 4 × 900 KB owed is under 4 MiB; the 5th would not be: it is not sent, the subscription ends.
+    const frames = [...(await silent.waitFrames(6)), ...(await silent.waitClose().then(() => silent.frames.slice(6)))];
+    expect(frames.slice(1, 5).map((f: any) => f.id)).toEqual(events.slice(0, 4).map((e) => e.id));
+    expect(frames[5]).toMatchObject({ "hub.mode": "denied", "hub.reason": "subscriber stopped reading" });
+    expect(frames).toHaveLength(6);
+    expect(silent.closed?.code).toBe(1000);
+    // The one that acknowledges got all five, then the SyncError about the silent one and the 5th event.
+    const got = await acker.waitFrames(7);
+    expect(got.slice(1, 6).map((f: any) => f.id)).toEqual(events.map((e) => e.id));
+    const issue = outcome(got[6] as Frame);
+    expect(issue.diagnostics).toMatch(/^Silent stopped reading \(4 events unacknowledged; the next one would make \d+ bytes owed, over SOCKET_BUFFER_BYTES\)/);
+  });
+
+  it("a subscriber that acknowledges as it goes is not cut, however many large events it is sent", async () => {
+    const topic = uniqueTopic("budget-one");
+    const acker = await join(topic, "Patient-open", "Acker");
+    for (let i = 0; i < 6; i++) {
+      const ev = bigOpen(topic, `p${i}`);
+      expect((await publish(ev)).status).toBe(202);
+      expect(((await acker.frame(1 + i)) as Frame).id).toBe(ev.id); // acknowledged before the next
+    }
+    await acker.quiet(7, 100);
+  });
+});
+
 describe("socket closes (§2.5)", () => {
   for (const code of [1000, 1001]) {
     it(`close ${code} by the subscriber: no SyncError, subscription removed`, async () => {

@@ -528,6 +528,8 @@ function openLive(gen) {
       return;
     }
     if (f.type === "event") {
+      // Read: the hub closes a live socket whose event frames go unanswered (SOCKET_BUFFER_BYTES).
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ seen: f.seq }));
       addStreamEvent(f, true);
       refreshSoon();
     } else if (f.type === "changed") refreshSoon();

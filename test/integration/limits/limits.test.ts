@@ -1,5 +1,5 @@
 // Limits with clear errors (issue 5; requirements §10 "Rate limits"), in the "limits" project: the same
-// runtime with MAX_SUBSCRIPTIONS_PER_TOPIC=3 and a RATE_LIMITER binding of 5 requests per 60 s per key
+// runtime with MAX_SUBSCRIPTIONS_PER_TOPIC=3, MAX_INSPECTORS_PER_TOPIC=2 and a RATE_LIMITER binding of 5 requests per 60 s per key
 // (`subscribe:<client>`, `publish:<client>`). Every test uses its own client_id so that rate-limit
 // buckets never collide, and its own topics.
 import { describe, expect, it } from "vitest";
@@ -78,6 +78,42 @@ describe("MAX_SUBSCRIPTIONS_PER_TOPIC (3 here)", () => {
     expect((await d.subscribe(other)).status).toBe(202);
     expect(await subscriptionCount(full)).toBe(3);
     expect(await subscriptionCount(other)).toBe(1);
+  });
+});
+
+describe("MAX_INSPECTORS_PER_TOPIC (2 here)", () => {
+  const live = async (topic: string) => {
+    const token = await mintToken({ scope: "fhircast-hub/inspect", client_id: `inspector-${crypto.randomUUID().slice(0, 8)}` });
+    return hubFetch(`/api/inspect/${encodeURIComponent(topic)}/live?access_token=${token}`, { headers: { Upgrade: "websocket", Authorization: "" } });
+  };
+
+  it("a 3rd live inspector socket on a topic: 403 OperationOutcome naming MAX_INSPECTORS_PER_TOPIC; another topic and a freed place are open", async () => {
+    const topic = uniqueTopic("max-inspectors");
+    const open: WebSocket[] = [];
+    for (let i = 0; i < 2; i++) {
+      const res = await live(topic);
+      expect(res.status).toBe(101);
+      res.webSocket!.accept();
+      open.push(res.webSocket!);
+    }
+    expect(await expectOutcome(await live(topic), 403, "MAX_INSPECTORS_PER_TOPIC"))
+      .toBe("this topic already has 2 live inspector sockets (MAX_INSPECTORS_PER_TOPIC)");
+    // Per topic: another topic is not limited.
+    const elsewhere = await live(uniqueTopic("max-inspectors-other"));
+    expect(elsewhere.status).toBe(101);
+    elsewhere.webSocket!.accept();
+    elsewhere.webSocket!.close(1000);
+    // A closed inspector frees its place (once the topic has seen the close).
+    open.shift()!.close(1000);
+    const deadline = Date.now() + 5000;
+    let again = await live(topic);
+    while (again.status !== 101 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 25));
+      again = await live(topic);
+    }
+    expect(again.status).toBe(101);
+    again.webSocket!.accept();
+    for (const ws of [...open, again.webSocket!]) ws.close(1000);
   });
 });
 
