@@ -9,14 +9,17 @@ export function setLogLevel(value: string | undefined): void {
   level = value === "silent" || value === "warn" ? value : "info";
 }
 
+/** `error`: the hub refuses to work, or runs in a way that puts data at risk (written at every start). */
+export type Severity = "info" | "warn" | "error";
+
 /** Whether a line of this severity would be written (lets callers skip work for lines nobody reads). */
-export function logs(severity: "info" | "warn" = "info"): boolean {
+export function logs(severity: Severity = "info"): boolean {
   return level !== "silent" && !(level === "warn" && severity === "info");
 }
 
-export function log(msg: string, fields: Record<string, string | number | boolean | undefined>, severity: "info" | "warn" = "info"): void {
+export function log(msg: string, fields: Record<string, string | number | boolean | undefined>, severity: Severity = "info"): void {
   if (level === "silent" || (level === "warn" && severity === "info")) return;
-  (severity === "warn" ? console.warn : console.log)(JSON.stringify({ level: severity, msg, ...fields }));
+  (severity === "error" ? console.error : severity === "warn" ? console.warn : console.log)(JSON.stringify({ level: severity, msg, ...fields }));
 }
 
 /**
