@@ -135,14 +135,14 @@ export interface Env {
 }
 
 function nonNegativeInt(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined || raw.trim() === "") return fallback;
+  if (raw == null || raw.trim() === "") return fallback; // null: an unset fromEnvironment binding (self-host)
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0) throw new Error(`setting ${name}="${raw}" must be a non-negative integer`);
   return n;
 }
 
 function positiveInt(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined || raw.trim() === "") return fallback;
+  if (raw == null || raw.trim() === "") return fallback; // null: an unset fromEnvironment binding (self-host)
   const n = Number(raw);
   if (!Number.isInteger(n) || n <= 0) throw new Error(`setting ${name}="${raw}" must be a positive integer`);
   return n;
