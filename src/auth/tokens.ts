@@ -112,16 +112,23 @@ export async function authenticate(request: Request, env: Env, auth: AuthConfig)
 /**
  * Tokens already verified in this isolate, for at most TOKEN_CACHE_SECONDS and never past their `exp`:
  * an application sends the same token with every request, so a signature check per request is work
- * the hot path can skip (docs/performance.md). One cache per configuration (a token verified under
- * one is not thereby valid under another). Together with JWKS_CACHE_SECONDS this bounds how long a
- * key removed from the issuer's JWKS is still honoured (src/config.ts KEY_REVOCATION_MAX_SECONDS).
+ * the hot path can skip (docs/performance.md). One cache per verification setup (a token verified
+ * under one is not thereby valid under another), found by value: the settings object is rebuilt
+ * whenever the isolate sees another env object. Together with JWKS_CACHE_SECONDS this bounds how
+ * long a key removed from the issuer's JWKS is still honoured (src/config.ts KEY_REVOCATION_MAX_SECONDS).
  */
-const verified = new WeakMap<AuthConfig, Map<string, { principal: Principal; until: number }>>();
+const verified = new Map<string, Map<string, { principal: Principal; until: number }>>();
+const cacheKeys = new WeakMap<AuthConfig, string>();
 const VERIFIED_MAX = 1000;
 
 function tokenCache(auth: AuthConfig): Map<string, { principal: Principal; until: number }> {
-  let cache = verified.get(auth);
-  if (!cache) verified.set(auth, (cache = new Map()));
+  let key = cacheKeys.get(auth);
+  if (key === undefined) {
+    key = JSON.stringify([auth.mode, auth.jwksUrl, auth.issuer, auth.audience, auth.algorithms, auth.topicClaim]);
+    cacheKeys.set(auth, key);
+  }
+  let cache = verified.get(key);
+  if (!cache) verified.set(key, (cache = new Map()));
   return cache;
 }
 
