@@ -144,6 +144,7 @@ describe("self-hosted on workerd (npm run build:selfhost)", () => {
     await ws.waitClose(15_000);
     hub = await WorkerdServer.start(join(build, "config.capnp"), storage, port, { ...SETTINGS, METRICS_TOKEN });
     expect(await currentContext(hub.hubUrl, topic, { token })).toEqual(before); // same token: the issuer key persisted
+    expect(await logLine(hub, "auth.risk"), "AUTH_MODE=dev says its risk at every start").toMatchObject({ level: "error" });
 
     const endpoint2 = await subscribe(hub.hubUrl, topic, "Patient-open,Patient-close", { token });
     const ws2 = await connect(endpoint2);
