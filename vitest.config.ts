@@ -9,10 +9,13 @@ function workers(name: string, include: string[], exclude: string[], bindings: R
     plugins: [
       cloudflareTest({
         wrangler: { configPath: "./wrangler.toml" },
-        miniflare: { bindings: { LOG_LEVEL: process.env.LOG_LEVEL ?? "silent", ...bindings }, ...extra },
+        // TOPIC_BINDING=optional: these tests drive every topic with one unbound test token (mintToken);
+        // the binding itself is tested with an explicit setting (test/integration/auth-config.test.ts).
+        miniflare: { bindings: { LOG_LEVEL: process.env.LOG_LEVEL ?? "silent", TOPIC_BINDING: "optional", ...bindings }, ...extra },
       }),
     ],
-    test: { name, include, exclude, testTimeout: 20_000 },
+    // A real HTTP server on loopback that plays the authorization server's JWKS endpoint.
+    test: { name, include, exclude, testTimeout: 20_000, globalSetup: ["./test/helpers/jwks-server.ts"] },
   };
 }
 

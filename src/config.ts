@@ -16,9 +16,33 @@ export interface AuthConfig {
   topicClaim: string;
   /** Lifetime of development-issuer tokens. */
   devTokenSeconds: number;
-  /** Set when smart mode lacks a setting: the hub then refuses every request (fails closed). */
+  /** Set when smart mode lacks a setting, or the mode is refused here: the hub then refuses every request (fails closed). */
   misconfigured?: string;
+  /** Where the hub runs (HUB_ENV): decides which modes are allowed at all. */
+  hubEnv: HubEnv;
+  /** `required`: a token without the topic claim is refused (403); `optional`: such a token is valid for every topic. */
+  topicBinding: "required" | "optional";
+  /** How long a fetched SMART key set is trusted before it is fetched again. */
+  jwksCacheSeconds: number;
+  /** How long a verified token is remembered per isolate (never past its exp). */
+  tokenCacheSeconds: number;
+  /** A mode allowed here but dangerous (dev on a self-hosted server): said at error level at every start. */
+  risk?: string;
 }
+
+/**
+ * `development`: `npm start` and the tests (every mode allowed); `selfhost`: the self-host build (no open
+ * mode; dev allowed, said loudly); `production`: the edge deployment and the default when unset (smart only).
+ */
+export type HubEnv = "development" | "selfhost" | "production";
+const HUB_ENVS = ["development", "selfhost", "production"] as const satisfies readonly HubEnv[];
+
+/**
+ * Longest time a key removed from the issuer's JWKS can still be honoured: a key set is trusted for
+ * JWKS_CACHE_SECONDS after its fetch, and a token verified at the end of that is remembered for
+ * TOKEN_CACHE_SECONDS more. Their sum may not exceed this (docs/operations.md "Key rotation").
+ */
+export const KEY_REVOCATION_MAX_SECONDS = 300;
 
 export interface HubConfig {
   auth: AuthConfig;
@@ -97,6 +121,10 @@ export interface Env {
   AUTH_ALGORITHMS?: string;
   TOPIC_CLAIM?: string;
   DEV_TOKEN_SECONDS?: string;
+  HUB_ENV?: string;
+  TOPIC_BINDING?: string;
+  JWKS_CACHE_SECONDS?: string;
+  TOKEN_CACHE_SECONDS?: string;
   ALLOWED_ORIGINS?: string;
   MAX_SUBSCRIPTIONS_PER_TOPIC?: string;
   MAX_INSPECTORS_PER_TOPIC?: string;
@@ -119,14 +147,14 @@ export interface Env {
 }
 
 function nonNegativeInt(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined || raw.trim() === "") return fallback;
+  if (raw == null || raw.trim() === "") return fallback; // null: an unset fromEnvironment binding (self-host)
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0) throw new Error(`setting ${name}="${raw}" must be a non-negative integer`);
   return n;
 }
 
 function positiveInt(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined || raw.trim() === "") return fallback;
+  if (raw == null || raw.trim() === "") return fallback; // null: an unset fromEnvironment binding (self-host)
   const n = Number(raw);
   if (!Number.isInteger(n) || n <= 0) throw new Error(`setting ${name}="${raw}" must be a positive integer`);
   return n;
@@ -139,13 +167,34 @@ function oneOf<T extends string>(name: string, raw: string | undefined, allowed:
   return v as T;
 }
 
+function httpUrl(raw: string): boolean {
+  try {
+    return ["https:", "http:"].includes(new URL(raw).protocol);
+  } catch {
+    return false;
+  }
+}
+
 const list = (raw: string | undefined): string[] =>
   (raw ?? "").split(",").map((s) => s.trim()).filter((s) => s.length > 0);
 
-/** Unknown or missing AUTH_MODE means smart: the hub never runs open by accident. */
+/**
+ * Unknown or missing AUTH_MODE means smart: the hub never runs open by accident. Where HUB_ENV says
+ * production (or is unset), only smart runs; in the self-host build, dev runs too but never open. A
+ * refused mode leaves the hub in unconfigured smart mode: 503 for every authenticated request, and
+ * overriding AUTH_MODE alone (`--var AUTH_MODE:open`) cannot open it.
+ */
 function readAuth(env: Env): AuthConfig {
   const raw = (env.AUTH_MODE ?? "").trim().toLowerCase();
-  const mode = raw === "dev" || raw === "open" ? raw : "smart";
+  const hubEnv = oneOf("HUB_ENV", env.HUB_ENV, HUB_ENVS) ?? "production";
+  const wanted = raw === "dev" || raw === "open" ? raw : "smart";
+  const refused = (wanted === "open" && hubEnv !== "development") || (wanted === "dev" && hubEnv === "production");
+  const mode = refused ? "smart" : wanted;
+  const jwksCacheSeconds = nonNegativeInt("JWKS_CACHE_SECONDS", env.JWKS_CACHE_SECONDS, 240);
+  const tokenCacheSeconds = nonNegativeInt("TOKEN_CACHE_SECONDS", env.TOKEN_CACHE_SECONDS, 60);
+  if (jwksCacheSeconds + tokenCacheSeconds > KEY_REVOCATION_MAX_SECONDS) {
+    throw new Error(`settings JWKS_CACHE_SECONDS (${jwksCacheSeconds}) + TOKEN_CACHE_SECONDS (${tokenCacheSeconds}) must not exceed ${KEY_REVOCATION_MAX_SECONDS}: their sum is how long a revoked key can still be honoured`);
+  }
   const algorithms = list(env.AUTH_ALGORITHMS ?? "RS256,ES256").filter((a) => a.toLowerCase() !== "none");
   const auth: AuthConfig = {
     mode,
@@ -155,12 +204,25 @@ function readAuth(env: Env): AuthConfig {
     algorithms: mode === "dev" ? ["ES256"] : algorithms,
     topicClaim: env.TOPIC_CLAIM?.trim() || "hub.topic",
     devTokenSeconds: positiveInt("DEV_TOKEN_SECONDS", env.DEV_TOKEN_SECONDS, 3600),
+    hubEnv,
+    topicBinding: oneOf("TOPIC_BINDING", env.TOPIC_BINDING, ["required", "optional"] as const) ?? "required",
+    jwksCacheSeconds,
+    tokenCacheSeconds,
   };
+  if (refused) {
+    auth.misconfigured = `AUTH_MODE=${wanted} is refused where HUB_ENV=${hubEnv}` +
+      (hubEnv === "production" ? " (only AUTH_MODE=smart runs in production)" : " (the self-host build allows smart and dev)");
+    return auth;
+  }
+  if (mode === "dev" && hubEnv === "selfhost") {
+    auth.risk = "AUTH_MODE=dev on a self-hosted hub: anyone who reaches it can mint tokens for any topic at /auth/token; for trying the build locally only, use AUTH_MODE=smart on a server";
+  }
   if (mode === "smart") {
     const missing = [
       !auth.jwksUrl && "SMART_JWKS_URL",
       !auth.issuer && "SMART_ISSUER",
       !auth.audience && "SMART_AUDIENCE",
+      auth.jwksUrl && !httpUrl(auth.jwksUrl) && `SMART_JWKS_URL (not an http(s) URL: "${auth.jwksUrl}")`,
       auth.algorithms.length === 0 && "AUTH_ALGORITHMS",
       raw !== "" && raw !== "smart" && `AUTH_MODE (unknown value "${raw}")`,
     ].filter(Boolean);

@@ -2,14 +2,18 @@
 // Callers pass only counts, ids the hub made up (subscription ids) and event names.
 
 export type LogLevel = "info" | "warn" | "silent";
-/** A line's severity: `error` (an unexpected exception, a misconfiguration) is written unless silent. */
-export type Severity = "info" | "warn" | "error";
 let level: LogLevel = "info";
 
 /** Set from the LOG_LEVEL setting ("info", "warn" or "silent"). */
 export function setLogLevel(value: string | undefined): void {
   level = value === "silent" || value === "warn" ? value : "info";
 }
+
+/**
+ * A line's severity. `error`: an unexpected exception, a setting that does not parse, or a start in a
+ * mode that refuses work or puts data at risk; written unless LOG_LEVEL=silent.
+ */
+export type Severity = "info" | "warn" | "error";
 
 /** Whether a line of this severity would be written (lets callers skip work for lines nobody reads). */
 export function logs(severity: Severity = "info"): boolean {

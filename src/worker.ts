@@ -1,8 +1,9 @@
 // The edge Worker: routes FHIRcast HTTP requests, validates everything that needs no state (shape,
 // catalog, size), and hands typed requests to the topic's Durable Object. It never touches storage.
+import { env as startEnv } from "cloudflare:workers";
 import { Router, type IRequest } from "itty-router";
 import { allows } from "./auth/scopes";
-import { authenticate } from "./auth/tokens";
+import { announceAuth, authenticate } from "./auth/tokens";
 import { devPublicJwks } from "./auth/dev-issuer";
 import { hubSettings, type Env } from "./config";
 import { HUB_PATH, parseEndpoint, WS_PATH_PREFIX } from "./endpoint";
@@ -23,6 +24,10 @@ import { fail, type Result, type SubscriptionResponse, type WellKnown } from "./
 
 export { Topic } from "./topic";
 export { DevIssuer } from "./auth/dev-issuer";
+
+// At every start (workerd evaluates this module when it starts; the edge, per isolate): a refused,
+// unconfigured or risky authentication mode is said at error level before any request arrives.
+announceAuth(startEnv as Env);
 
 // ---- handlers ------------------------------------------------------------------------------------
 

@@ -1,12 +1,14 @@
 // Bearer token verification (FHIRcast 3.0.0 §2.2, §4.3; SMART on FHIR) with jose. Three modes:
 //  smart — tokens from the configured authorization server (remote JWKS, issuer, audience);
 //  dev   — tokens from the hub's own development issuer (src/auth/dev-issuer.ts), verified the same way;
-//  open  — no tokens at all, for quick local experiments only (logged loudly).
-import { createLocalJWKSet, createRemoteJWKSet, errors, type JWTPayload, jwtVerify, type JWTVerifyGetKey } from "jose";
-import type { AuthConfig, Env } from "../config";
+//  open  — no tokens at all, for quick local experiments only (logged loudly; refused outside
+//          HUB_ENV=development, src/config.ts).
+import { createLocalJWKSet, errors, type JWTPayload, jwtVerify, type JWTVerifyGetKey } from "jose";
+import { type AuthConfig, type Env, hubSettings } from "../config";
 import { fail, ok, type Result } from "../protocol/wire";
 import { log } from "../log";
 import { devPublicJwks, DEV_AUDIENCE, DEV_ISSUER } from "./dev-issuer";
+import { KeySetUnavailable, remoteKeys } from "./remote-keys";
 import { type Grant, parseScopes } from "./scopes";
 
 /** Who is calling, as the token says. */
@@ -27,9 +29,30 @@ const EVERYTHING: Grant[] = [{ event: "*", read: true, write: true }];
 /** The hub's own scope for the inspector (GET /api/inspect/{topic}, its live socket). */
 export const INSPECT_SCOPE = "fhircast-hub/inspect";
 
-/** Remote key sets are cached per isolate (jose caches the keys and honours cooldowns). */
-const remoteSets = new Map<string, JWTVerifyGetKey>();
 let openWarned = false;
+
+/** How far in the future a token's `iat` may lie (clock skew between its issuer and the hub). */
+export const IAT_SKEW_SECONDS = 60;
+
+/**
+ * Said once per isolate start (src/worker.ts calls it at module load, where workerd runs it when it
+ * starts): a refused or unconfigured mode and a risky one at error level, open mode as a warning.
+ */
+export function announceAuth(env: Env): void {
+  let auth: AuthConfig;
+  try {
+    auth = hubSettings(env).config.auth;
+  } catch (e) {
+    log("config.invalid", { error: e instanceof Error ? e.message : String(e) }, "error");
+    return;
+  }
+  if (auth.misconfigured) log("auth.refused", { hubEnv: auth.hubEnv, problem: auth.misconfigured, note: "every authenticated request gets 503" }, "error");
+  else if (auth.risk) log("auth.risk", { hubEnv: auth.hubEnv, risk: auth.risk }, "error");
+  else if (auth.mode === "open") {
+    log("auth.open", { note: "AUTH_MODE=open: anyone can drive every topic; never use this in production" }, "warn");
+    openWarned = true;
+  }
+}
 
 /** A 401 whose WWW-Authenticate tells the client what was wrong with its token (RFC 6750). */
 export function unauthorized(description: string) {
@@ -48,16 +71,17 @@ function bearer(request: Request): string | undefined {
 
 async function keySet(env: Env, auth: AuthConfig): Promise<JWTVerifyGetKey> {
   if (auth.mode === "dev") return createLocalJWKSet(await devPublicJwks(env));
-  let set = remoteSets.get(auth.jwksUrl!);
-  if (!set) {
-    set = createRemoteJWKSet(new URL(auth.jwksUrl!));
-    remoteSets.set(auth.jwksUrl!, set);
-  }
-  return set;
+  return remoteKeys(auth.jwksUrl!, auth.jwksCacheSeconds);
 }
 
-/** Verifies the request's bearer token and returns the caller, or a 401 (503 when misconfigured). */
+/**
+ * Verifies the request's bearer token and returns the caller: 401 for a bad token, 403 for an unbound
+ * one where TOPIC_BINDING=required, 503 when misconfigured or the issuer's keys cannot be fetched.
+ */
 export async function authenticate(request: Request, env: Env, auth: AuthConfig): Promise<Result<Principal>> {
+  if (auth.misconfigured) {
+    return fail(503, "exception", `authentication is not configured: ${auth.misconfigured}; the hub refuses every request until it is`);
+  }
   if (auth.mode === "open") {
     if (!openWarned) {
       log("auth.open", { note: "AUTH_MODE=open: anyone can drive every topic; never use this in production" }, "warn");
@@ -65,32 +89,53 @@ export async function authenticate(request: Request, env: Env, auth: AuthConfig)
     }
     return ok({ grants: EVERYTHING, scopes: [INSPECT_SCOPE] });
   }
-  if (auth.mode === "smart" && auth.misconfigured) {
-    return fail(503, "exception", `authentication is not configured: ${auth.misconfigured}; the hub refuses every request until it is`);
-  }
   const token = bearer(request);
   if (!token) return unauthorized("missing bearer token (Authorization: Bearer <token>)");
   const now = Date.now();
-  const hit = verified.get(token);
-  if (hit && hit.until > now && (hit.principal.expiresAt ?? Infinity) > now) return ok(hit.principal);
-  const result = await verify(token, env, auth);
-  if (result.ok) remember(token, result.value, now);
+  const cache = tokenCache(auth);
+  const hit = cache.get(token);
+  let result: Result<Principal>;
+  if (hit && hit.until > now && (hit.principal.expiresAt ?? Infinity) > now) result = ok(hit.principal);
+  else {
+    result = await verify(token, env, auth);
+    if (result.ok) remember(cache, token, result.value, now + auth.tokenCacheSeconds * 1000);
+  }
+  // An unbound token would be valid for every topic; SMART servers often return hub.topic only in the
+  // token response, not in the token, so the hub insists on the claim (docs/operations.md).
+  if (result.ok && result.value.topic === undefined && auth.topicBinding === "required") {
+    return fail(403, "forbidden",
+      `the access token has no "${auth.topicClaim}" claim; this hub accepts only tokens bound to one topic (TOPIC_BINDING=required)`);
+  }
   return result;
 }
 
 /**
- * Tokens already verified in this isolate, for at most VERIFIED_TTL_MS and never past their `exp`:
+ * Tokens already verified in this isolate, for at most TOKEN_CACHE_SECONDS and never past their `exp`:
  * an application sends the same token with every request, so a signature check per request is work
- * the hot path can skip (docs/performance.md). A key removed from the issuer's JWKS stops being
- * trusted here within that time.
+ * the hot path can skip (docs/performance.md). One cache per verification setup (a token verified
+ * under one is not thereby valid under another), found by value: the settings object is rebuilt
+ * whenever the isolate sees another env object. Together with JWKS_CACHE_SECONDS this bounds how
+ * long a key removed from the issuer's JWKS is still honoured (src/config.ts KEY_REVOCATION_MAX_SECONDS).
  */
-const verified = new Map<string, { principal: Principal; until: number }>();
-const VERIFIED_TTL_MS = 5 * 60_000;
+const verified = new Map<string, Map<string, { principal: Principal; until: number }>>();
+const cacheKeys = new WeakMap<AuthConfig, string>();
 const VERIFIED_MAX = 1000;
 
-function remember(token: string, principal: Principal, now: number): void {
-  if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
-  verified.set(token, { principal, until: now + VERIFIED_TTL_MS });
+function tokenCache(auth: AuthConfig): Map<string, { principal: Principal; until: number }> {
+  let key = cacheKeys.get(auth);
+  if (key === undefined) {
+    key = JSON.stringify([auth.mode, auth.jwksUrl, auth.issuer, auth.audience, auth.algorithms, auth.topicClaim]);
+    cacheKeys.set(auth, key);
+  }
+  let cache = verified.get(key);
+  if (!cache) verified.set(key, (cache = new Map()));
+  return cache;
+}
+
+function remember(cache: Map<string, { principal: Principal; until: number }>, token: string, principal: Principal, until: number): void {
+  if (until <= Date.now()) return; // TOKEN_CACHE_SECONDS=0
+  if (cache.size >= VERIFIED_MAX) cache.delete(cache.keys().next().value!);
+  cache.set(token, { principal, until });
 }
 
 async function verify(token: string, env: Env, auth: AuthConfig): Promise<Result<Principal>> {
@@ -103,7 +148,15 @@ async function verify(token: string, env: Env, auth: AuthConfig): Promise<Result
       requiredClaims: ["exp"],
     }));
   } catch (e) {
+    if (e instanceof KeySetUnavailable) {
+      return { ...fail(503, "transient", "the authorization server's signing keys (SMART_JWKS_URL) could not be fetched; try again shortly, the token was not judged"), retryAfter: e.retryAfter };
+    }
     return unauthorized(describeJoseError(e));
+  }
+  // jose checks iat only against a maximum token age; a token "issued" in the future is a clock or
+  // issuer fault, refused beyond a small skew.
+  if (typeof payload.iat === "number" && payload.iat > Date.now() / 1000 + IAT_SKEW_SECONDS) {
+    return unauthorized(`token claim "iat" is in the future (more than ${IAT_SKEW_SECONDS} s ahead of the hub's clock)`);
   }
   const clientId = [payload.client_id, payload.azp, payload.sub].find((v): v is string => typeof v === "string" && v !== "");
   // Without a client, a subscription would have no owner: anyone could change or cancel it (§4.3).
@@ -129,6 +182,5 @@ function describeJoseError(e: unknown): string {
   if (e instanceof errors.JOSEAlgNotAllowed) return "token algorithm is not allowed";
   if (e instanceof errors.JWSSignatureVerificationFailed) return "token signature is invalid";
   if (e instanceof errors.JWKSNoMatchingKey) return "token was not signed by a key of the configured issuer";
-  if (e instanceof errors.JWKSTimeout || e instanceof errors.JWKSInvalid) return "the issuer's keys could not be fetched";
   return "token is malformed or invalid";
 }

@@ -11,6 +11,8 @@
 // time. The per-site settings (SITE below: authentication, origins, the metrics secret) are read
 // from the server's environment when workerd starts (systemd EnvironmentFile), so no secret is ever
 // written into the build. An unset one is absent: AUTH_MODE unset means smart, which fails closed.
+// HUB_ENV is fixed to "selfhost" in the build, never read from the environment: AUTH_MODE=open is
+// refused (503) and AUTH_MODE=dev is said at error level at every start (src/config.ts).
 import { spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -30,6 +32,9 @@ const SITE = [
   "SMART_AUDIENCE",
   "AUTH_ALGORITHMS",
   "TOPIC_CLAIM",
+  "TOPIC_BINDING",
+  "JWKS_CACHE_SECONDS",
+  "TOKEN_CACHE_SECONDS",
   "ALLOWED_ORIGINS",
   "PUBLIC_URL",
   "METRICS_TOKEN",
@@ -37,6 +42,8 @@ const SITE = [
 ];
 /** Edge-only settings that mean nothing on one server. */
 const EDGE_ONLY = ["DO_JURISDICTION", "DO_LOCATION_HINT"];
+/** Fixed by the build, whatever wrangler.toml or the environment says. */
+const FIXED = { HUB_ENV: "selfhost" };
 
 const config = unstable_readConfig({ config: CONFIG }, { hideWarnings: true });
 
@@ -69,9 +76,10 @@ for (const { name, class_name } of config.durable_objects.bindings) {
   bindings.push(`(name = ${str(name)}, durableObjectNamespace = (className = ${str(class_name)}))`);
 }
 for (const [name, value] of Object.entries(config.vars)) {
-  if (SITE.includes(name) || EDGE_ONLY.includes(name)) continue;
+  if (SITE.includes(name) || EDGE_ONLY.includes(name) || name in FIXED) continue;
   bindings.push(`(name = ${str(name)}, text = ${str(typeof value === "string" ? value : JSON.stringify(value))})`);
 }
+for (const [name, value] of Object.entries(FIXED)) bindings.push(`(name = ${str(name)}, text = ${str(value)})`);
 for (const name of SITE) bindings.push(`(name = ${str(name)}, fromEnvironment = ${str(name)})`);
 
 // Storage keys stay fixed across builds: changing one orphans every stored topic.

@@ -81,6 +81,11 @@ describe("deployment configuration", () => {
     const top = readConfig();
     const prod = readConfig("production");
     expect(prod.vars.AUTH_MODE).toBe("smart");
+    // Production is recognisable by the Worker: AUTH_MODE=open (or dev) is refused there, and tokens
+    // must be bound to a topic.
+    expect(prod.vars.HUB_ENV).toBe("production");
+    expect(prod.vars.TOPIC_BINDING).toBe("required");
+    expect(Number(prod.vars.JWKS_CACHE_SECONDS) + Number(prod.vars.TOKEN_CACHE_SECONDS)).toBeLessThanOrEqual(300);
     // Fails closed until the SMART settings exist (secrets or vars added by the operator).
     for (const name of ["SMART_JWKS_URL", "SMART_ISSUER", "SMART_AUDIENCE", "METRICS_TOKEN"]) expect(prod.vars[name]).toBeUndefined();
     for (const name of Object.keys(top.vars)) expect(Object.keys(prod.vars), `${name} restated in [env.production.vars]`).toContain(name);
@@ -91,9 +96,48 @@ describe("deployment configuration", () => {
     // The top level (dev issuer) is never put on a public URL by a bare `wrangler deploy`.
     expect(top.workers_dev).toBe(false);
     expect(top.vars.AUTH_MODE).toBe("dev");
+    expect(top.vars.HUB_ENV).toBe("development");
     const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> };
     expect(pkg.scripts.deploy).toBe("wrangler deploy --env production");
     expect(existsSync(join(ROOT, ".dev.vars"))).toBe(false); // no committed local secrets
+  });
+});
+
+describe("production cannot be opened by one variable: `wrangler dev --env production --var AUTH_MODE:\" Open \"`", () => {
+  let dir: string;
+  let server: HubServer | undefined;
+
+  beforeAll(async () => {
+    dir = await tempStateDir("fhircast-prod-open");
+    server = await HubServer.start({ persistTo: dir, env: "production", vars: { AUTH_MODE: " Open ", LOG_LEVEL: "info" } });
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    if (dir) await removeDir(dir);
+  });
+
+  it("subscribe, publish, GET and inspector answer 503 naming AUTH_MODE and HUB_ENV; an error line at start", async () => {
+    const hub = server!;
+    const topic = uniqueTopic("prod-open");
+    const body = new URLSearchParams({ "hub.channel.type": "websocket", "hub.mode": "subscribe", "hub.topic": topic, "hub.events": "Patient-open" });
+    const responses = {
+      subscribe: await http(hub.hubUrl, { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: body.toString() }),
+      publish: await publish(hub.hubUrl, event(topic, "Patient-open", [{ key: "patient", resource: { resourceType: "Patient", id: "p1" } }])),
+      get: await http(`${hub.hubUrl}/${encodeURIComponent(topic)}`),
+      inspect: await http(`${hub.origin}/api/inspect/${encodeURIComponent(topic)}`),
+    };
+    for (const [api, res] of Object.entries(responses)) {
+      const text = await res.text();
+      expect({ api, status: res.status }).toEqual({ api, status: 503 });
+      expect(text, api).toContain("AUTH_MODE=open is refused where HUB_ENV=production");
+    }
+    expect((await http(`${hub.origin}/health`)).status).toBe(200);
+    const deadline = Date.now() + 10_000;
+    while (!hub.output.includes('"msg":"auth.refused"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const line = hub.output.split("\n").find((l) => l.includes('"msg":"auth.refused"'));
+    expect(line, hub.output.slice(-3000)).toBeDefined();
+    expect(JSON.parse(line!.slice(line!.indexOf("{"), line!.lastIndexOf("}") + 1))).toMatchObject({ level: "error", hubEnv: "production", problem: expect.stringContaining("AUTH_MODE=open is refused") });
   });
 });
 

@@ -35,6 +35,13 @@ const clients: WsClient[] = [];
 const METRICS_TOKEN = `metrics-${crypto.randomUUID()}`;
 const SETTINGS = { AUTH_MODE: "dev", LOG_LEVEL: "info" };
 
+/** The first JSON log line with this `msg` workerd printed (waits up to 10 s for it). */
+async function logLine(server: WorkerdServer, msg: string): Promise<Record<string, unknown> | undefined> {
+  await until(() => server.output.includes(`"msg":"${msg}"`), 10_000, 100);
+  const line = server.output.split("\n").find((l) => l.includes(`"msg":"${msg}"`));
+  return line === undefined ? undefined : (JSON.parse(line.slice(line.indexOf("{"), line.lastIndexOf("}") + 1)) as Record<string, unknown>);
+}
+
 async function connect(endpoint: string): Promise<WsClient> {
   const c = await WsClient.connect(endpoint);
   clients.push(c);
@@ -71,6 +78,39 @@ describe("self-hosted on workerd (npm run build:selfhost)", () => {
     expect(capnp).toContain('(name = "AUTH_MODE", fromEnvironment = "AUTH_MODE")');
     expect(capnp).toContain('(name = "METRICS_TOKEN", fromEnvironment = "METRICS_TOKEN")');
     expect(capnp).not.toMatch(/AUTH_MODE", text/); // never baked in
+    // Where the hub runs is fixed by the build, not the environment: open mode is refused.
+    expect(capnp).toContain('(name = "HUB_ENV", text = "selfhost")');
+    expect(capnp).not.toMatch(/HUB_ENV", fromEnvironment/);
+    expect(capnp).toContain('(name = "TOPIC_BINDING", fromEnvironment = "TOPIC_BINDING")');
+  });
+
+  it("AUTH_MODE=dev runs (for trying the build) and says the risk at error level when workerd starts", async () => {
+    const line = await logLine(hub!, "auth.risk");
+    expect(line).toMatchObject({ level: "error", hubEnv: "selfhost", risk: expect.stringContaining("AUTH_MODE=dev on a self-hosted hub") });
+  });
+
+  it("AUTH_MODE=open is refused, even with HUB_ENV=development in the environment: subscribe, publish, GET and inspector answer 503; an error line at start", async () => {
+    const dir = await tempStateDir("fhircast-selfhost-open");
+    const open = await WorkerdServer.start(join(build, "config.capnp"), dir, await freePort(), { AUTH_MODE: "open", HUB_ENV: "development", LOG_LEVEL: "info" });
+    try {
+      const topic = uniqueTopic("selfhost-open");
+      const form = new URLSearchParams({ "hub.channel.type": "websocket", "hub.mode": "subscribe", "hub.topic": topic, "hub.events": "Patient-open" });
+      const responses = {
+        subscribe: await http(open.hubUrl, { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: form.toString() }),
+        publish: await publish(open.hubUrl, event(topic, "Patient-open", [{ key: "patient", resource: patient("open-1") }])),
+        get: await http(`${open.hubUrl}/${encodeURIComponent(topic)}`),
+        inspect: await http(`${open.origin}/api/inspect/${encodeURIComponent(topic)}`),
+      };
+      for (const [api, res] of Object.entries(responses)) {
+        const text = await res.text();
+        expect({ api, status: res.status }).toEqual({ api, status: 503 });
+        expect(text, api).toContain("AUTH_MODE=open is refused where HUB_ENV=selfhost");
+      }
+      expect(await logLine(open, "auth.refused")).toMatchObject({ level: "error", hubEnv: "selfhost", problem: expect.stringContaining("AUTH_MODE=open is refused") });
+    } finally {
+      await open.stop();
+      await removeDir(dir);
+    }
   });
 
   it("GET /metrics does not exist without METRICS_TOKEN", async () => {
@@ -103,6 +143,7 @@ describe("self-hosted on workerd (npm run build:selfhost)", () => {
     await ws.waitClose(15_000);
     hub = await WorkerdServer.start(join(build, "config.capnp"), storage, port, { ...SETTINGS, METRICS_TOKEN });
     expect(await currentContext(hub.hubUrl, topic, { token })).toEqual(before); // same token: the issuer key persisted
+    expect(await logLine(hub, "auth.risk"), "AUTH_MODE=dev says its risk at every start").toMatchObject({ level: "error" });
 
     const endpoint2 = await subscribe(hub.hubUrl, topic, "Patient-open,Patient-close", { token });
     const ws2 = await connect(endpoint2);

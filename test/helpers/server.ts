@@ -66,6 +66,8 @@ export interface ServerOptions {
   startTimeoutMs?: number;
   /** Another wrangler configuration (the benchmark's baseline); default: the hub's wrangler.toml. */
   config?: string;
+  /** A wrangler.toml environment (`--env production`); default: the top level, as `npm start`. */
+  env?: string;
 }
 
 const running = new Set<HubServer>();
@@ -123,6 +125,7 @@ export class HubServer {
     ];
     for (const [k, v] of Object.entries(opts.vars ?? {})) args.push("--var", `${k}:${v}`);
     if (opts.config) args.push("--config", opts.config);
+    if (opts.env) args.push("--env", opts.env);
     const child = spawn(WRANGLER, args, {
       cwd: ROOT,
       // Own process group, so stop() reaches workerd too.
