@@ -195,7 +195,7 @@ export class Topic extends DurableObject<Env> {
     if (ws) {
       const before = new Set(row.events.split(","));
       this.sockets.update(row.id, req.events, name ?? undefined);
-      sendFrame(ws, JSON.stringify(this.confirmation(req.events, req.leaseSeconds)));
+      sendFrame(ws, JSON.stringify(this.confirmation(req.events, expiresAt === null ? req.leaseSeconds : leaseLeft(expiresAt))));
       this.replay(ws, row.id, new Set(req.events), new Set(req.events.filter((e) => !before.has(e))));
     }
     this.log("resubscribe", { sub: row.id, events: req.events.length });
@@ -278,6 +278,11 @@ export class Topic extends DurableObject<Env> {
     let refusal: string | undefined;
     if (!row) refusal = "unknown or expired endpoint";
     else if (row.connected_at !== null) refusal = "endpoint already connected; subscribe again for a new endpoint";
+    else if (row.expires_at !== null && row.expires_at <= now) {
+      // The token the subscription was made with expired before the socket came: no lease is left.
+      refusal = "subscription expired: its token expired before the socket connected";
+      this.removeSubscription(row.id);
+    }
     if (refusal || !row) {
       server.accept();
       // Whoever holds no valid secret learns nothing, not even the topic.
@@ -305,7 +310,9 @@ export class Topic extends DurableObject<Env> {
     this.sockets.accept(server, att);
     socketOpened();
     this.sockets.toInspectors(subscribersChanged);
-    sendFrame(server, JSON.stringify(this.confirmation(events, row.lease_seconds)));
+    // What remains of the lease as the confirmation leaves: a token-capped lease has been running down
+    // since the subscribe, and the subscriber must not count past the token's expiry.
+    sendFrame(server, JSON.stringify(this.confirmation(events, leaseLeft(expiresAt))));
     this.replay(server, row.id, new Set(events), new Set(events));
     this.log("connect", { sub: row.id });
     return new Response(null, { status: 101, webSocket: client });
@@ -760,6 +767,11 @@ function parseAck(message: string): Ack | undefined {
 function leaseEnd(now: number, seconds: number, tokenExpiresAt: number | null): number {
   const end = now + seconds * 1000;
   return tokenExpiresAt === null ? end : Math.min(end, tokenExpiresAt);
+}
+
+/** Whole seconds left of a lease ending at `expiresAt` (rounded down: never past its end). */
+function leaseLeft(expiresAt: number): number {
+  return Math.max(0, Math.floor((expiresAt - Date.now()) / 1000));
 }
 
 /** A frame's size in bytes, counted exactly only when it can matter (a UTF-8 character takes up to 3). */
