@@ -143,7 +143,7 @@ describe("a token-capped lease runs from the subscribe (issue 21 item 2)", () =>
   it("the confirmation's hub.lease_seconds is what remains at the moment it is sent, never past the token's exp", async () => {
     const topic = uniqueTopic("lease-token");
     const { endpoint, subscribedAt } = await subscribeWithShortToken(topic, 6);
-    const [{ expires_at: tokenExp }] = await topicSql<{ expires_at: number }>(topic, `SELECT expires_at FROM subscriptions`);
+    const tokenExp = (await topicSql<{ expires_at: number }>(topic, `SELECT expires_at FROM subscriptions`))[0]!.expires_at;
     // The app connects a while after subscribing (here 2 s later).
     await until(() => Date.now() >= subscribedAt + 2000);
     const client = await connect(endpoint);
@@ -158,7 +158,7 @@ describe("a token-capped lease runs from the subscribe (issue 21 item 2)", () =>
   it("a socket that connects after the token expired is denied: no confirmation with a lease of 0", async () => {
     const topic = uniqueTopic("lease-token");
     const { endpoint } = await subscribeWithShortToken(topic, 2);
-    const [{ expires_at: tokenExp }] = await topicSql<{ expires_at: number }>(topic, `SELECT expires_at FROM subscriptions`);
+    const tokenExp = (await topicSql<{ expires_at: number }>(topic, `SELECT expires_at FROM subscriptions`))[0]!.expires_at;
     await until(() => Date.now() > tokenExp);
     const client = await connect(endpoint);
     expect(await client.frame(0)).toMatchObject({ "hub.mode": "denied", "hub.reason": expect.stringMatching(/expired/) });
