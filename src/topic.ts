@@ -23,15 +23,17 @@ import {
 import { hasSchema, migrate } from "./topic/schema";
 import {
   type AnchorChange,
+  type Awaited,
   CLOSE,
   closeSocket,
+  MAX_AWAITED,
   MAX_PENDING_ACKS,
   sendFrame,
   type SocketAttachment,
   SocketIndex,
 } from "./topic/sockets";
 import { CONTEXT_TRIM_EVERY, type SubscriptionRow, TopicStore, TRIM_EVERY } from "./topic/store";
-import { AckDeadlines } from "./topic/acks";
+import { ACK_CHECK_GAP_MS, AckDeadlines } from "./topic/acks";
 import { applyUpdate } from "./topic/content";
 import { ackOutcome, type SyncFailure, syncError } from "./topic/sync";
 import { impliedOpens } from "./topic/derive";
@@ -195,7 +197,7 @@ export class Topic extends DurableObject<Env> {
     if (ws) {
       const before = new Set(row.events.split(","));
       this.sockets.update(row.id, req.events, name ?? undefined);
-      sendFrame(ws, JSON.stringify(this.confirmation(req.events, expiresAt === null ? req.leaseSeconds : leaseLeft(expiresAt))));
+      sendFrame(ws, JSON.stringify(this.confirmation(req.events, expiresAt === null ? req.leaseSeconds : leaseLeft(expiresAt, now))));
       this.replay(ws, row.id, new Set(req.events), new Set(req.events.filter((e) => !before.has(e))));
     }
     this.log("resubscribe", { sub: row.id, events: req.events.length });
@@ -312,7 +314,7 @@ export class Topic extends DurableObject<Env> {
     this.sockets.toInspectors(subscribersChanged);
     // What remains of the lease as the confirmation leaves: a token-capped lease has been running down
     // since the subscribe, and the subscriber must not count past the token's expiry.
-    sendFrame(server, JSON.stringify(this.confirmation(events, leaseLeft(expiresAt))));
+    sendFrame(server, JSON.stringify(this.confirmation(events, leaseLeft(expiresAt, now))));
     this.replay(server, row.id, new Set(events), new Set(events));
     this.log("connect", { sub: row.id });
     return new Response(null, { status: 101, webSocket: client });
@@ -332,20 +334,41 @@ export class Topic extends DurableObject<Env> {
     }
     const chosen = [...latestPerType.entries()].sort(([, a], [, b]) => a.seq - b.seq);
     const sent: AnchorChange[] = [];
+    // The replay is indistinguishable from live events (§2.4): each one is awaited like a live one.
+    const due = Date.now() + this.config.ackTimeoutSeconds * 1000;
+    const awaited: Awaited[] = [];
     for (const [type, c] of chosen) {
       if (!only.has(c.event.event["hub.event"])) continue;
-      sendFrame(ws, JSON.stringify(withVersion(c.event, c.version)));
+      if (!sendFrame(ws, JSON.stringify(withVersion(c.event, c.version)))) continue;
       sent.push({ role: "open", type, id: c.anchor.slice(type.length + 1) });
+      awaited.push([c.event.id, c.event.event["hub.event"], due]);
     }
     const newest = chosen[chosen.length - 1]?.[1];
     if (newest && !granted.has(newest.event.event["hub.event"])) {
       for (const d of impliedOpens(newest.event)) {
         if (!only.has(d.name) || sent.some((a) => a.type === d.anchorType && a.id === d.id)) continue;
-        sendFrame(ws, JSON.stringify(d.notification));
+        if (!sendFrame(ws, JSON.stringify(d.notification))) continue;
         sent.push({ role: "open", type: d.anchorType, id: d.id });
+        awaited.push([d.notification.id, d.name, due]);
       }
     }
-    this.sockets.noteReplayed(sub, sent);
+    const stalled = this.sockets.noteReplayed(sub, sent, awaited);
+    if (awaited.length > 0) this.awaitAnswers(due);
+    if (stalled) {
+      const [id, name] = awaited[awaited.length - 1]!;
+      this.outOfSync(sub, { eventId: id, eventName: name }, { kind: "stalled", pending: MAX_AWAITED + 1 }, true);
+    }
+  }
+
+  /**
+   * Makes sure the acknowledgement check runs no later than `due`, the time an answer just awaited
+   * falls due. Nothing to write while the stored `ack` row stands: it is due no later than that.
+   */
+  private awaitAnswers(due: number): void {
+    if (this.acks.rowSet) return;
+    this.ctx.storage.transactionSync(() => this.store.setDeadlineNoLater("ack", "", due));
+    this.acks.rowSet = true;
+    if (this.alarmAt === undefined || due < this.alarmAt) this.scheduleAlarm();
   }
 
   // ---- publish (§2.6, §7, §8) --------------------------------------------------------------
@@ -436,7 +459,11 @@ export class Topic extends DurableObject<Env> {
     const { sent, stalled } = this.sockets.broadcast(req.eventName, frame, { track: tracked ? seq : undefined, anchor });
     if (tracked) this.acks.delivered(seq, now, sent);
     if (req.role === "open") {
-      for (const d of impliedOpens(out)) this.sockets.broadcastDerived(d, JSON.stringify(d.notification), req.eventName);
+      for (const d of impliedOpens(out)) {
+        const derived = this.sockets.broadcastDerived(d, JSON.stringify(d.notification), req.eventName, { id: d.notification.id, due: ackDue });
+        if (derived.sent > 0) this.awaitAnswers(ackDue);
+        for (const sub of derived.stalled) if (!stalled.includes(sub)) stalled.push(sub);
+      }
     }
     this.sockets.toInspectors(() => inspectorEvent(seq, now, out));
     for (const sub of stalled) {
@@ -540,15 +567,18 @@ export class Topic extends DurableObject<Env> {
     const parsed = parseAck(message);
     if (!parsed) return;
     const att = this.sockets.attachment(ws);
-    const event = att ? this.loggedEvent(parsed.id) : undefined;
-    if (!att || !event) return;
+    if (!att) return;
     const outcome = ackOutcome(parsed.status);
-    count("fhircast_acks_total", { outcome: outcome.success ? "success" : outcome.failure.kind });
+    // A replayed or derived event this socket owes an answer to (a replayed one may also be in the log).
+    const awaitedName = this.sockets.answerAwaited(att.sub, parsed.id, outcome.success);
+    const event = this.loggedEvent(parsed.id);
     // Each event is judged once per subscriber: a second answer, or one for an untracked event, is ignored.
-    if (!this.sockets.answer(att.sub, event.seq, outcome.success)) return;
-    this.acks.answered(event.seq);
+    const live = event !== undefined && this.sockets.answer(att.sub, event.seq, outcome.success);
+    if (live) this.acks.answered(event.seq);
+    if (!live && awaitedName === undefined) return;
+    count("fhircast_acks_total", { outcome: outcome.success ? "success" : outcome.failure.kind });
     if (outcome.success) return;
-    this.outOfSync(att.sub, { eventId: parsed.id, eventName: event.name }, outcome.failure, false);
+    this.outOfSync(att.sub, { eventId: parsed.id, eventName: awaitedName ?? event!.name }, outcome.failure, false);
   }
 
   /**
@@ -592,7 +622,7 @@ export class Topic extends DurableObject<Env> {
           events: r.events.split(","),
           connected: r.connected_at !== null,
           leaseSecondsLeft: r.connected_at === null || r.expires_at === null ? null : Math.max(0, Math.round((r.expires_at - now) / 1000)),
-          pendingAcks: a?.pending?.length ?? 0,
+          pendingAcks: (a?.pending?.length ?? 0) + (a?.awaiting?.length ?? 0),
           missedAcks: a?.misses ?? 0,
           lastSyncError: a?.lastSyncError ?? null,
         };
@@ -628,7 +658,11 @@ export class Topic extends DurableObject<Env> {
     const row = this.store.subscription(att.sub);
     if (row && code !== 1000 && code !== 1001) {
       const pendingSeq = att.pending?.[0];
-      const failed = (pendingSeq !== undefined ? this.store.eventBySeq(pendingSeq) : undefined) ?? this.store.lastEventOf(att.events);
+      const awaited = att.awaiting?.[0];
+      const failed =
+        (pendingSeq !== undefined ? this.store.eventBySeq(pendingSeq) : undefined) ??
+        (awaited ? { id: awaited[0], name: awaited[1] } : undefined) ??
+        this.store.lastEventOf(att.events);
       this.outOfSync(att.sub, { eventId: failed?.id ?? "none", eventName: failed?.name ?? "none" }, { kind: "closed", code }, false);
     }
     if (row) {
@@ -681,16 +715,24 @@ export class Topic extends DurableObject<Env> {
 
   /** Raises a timeout SyncError for every recipient that has not answered an event in time (§2.5). */
   private checkAcks(now: number): void {
-    const { seqs, next } = this.acks.takeOverdue(now, this.config.ackTimeoutSeconds * 1000, (from) => this.store.acceptedTimes(from));
+    const timeout: SyncFailure = { kind: "timeout", seconds: this.config.ackTimeoutSeconds };
+    const { seqs, next: nextLive } = this.acks.takeOverdue(now, this.config.ackTimeoutSeconds * 1000, (from) => this.store.acceptedTimes(from));
     for (const seq of seqs) {
       const missed = this.sockets.takeMissed(seq);
       const event = missed.length > 0 ? this.store.eventBySeq(seq) : undefined;
       for (const m of missed) {
         const failed = { eventId: event?.id ?? "unknown", eventName: event?.name ?? "unknown" };
-        const timeout: SyncFailure = { kind: "timeout", seconds: this.config.ackTimeoutSeconds };
         this.outOfSync(m.sub, failed, timeout, m.misses >= this.config.unresponsiveThreshold);
       }
     }
+    // Replayed and derived events, judged the same way (each socket holds their due times).
+    const awaited = this.sockets.takeOverdueAwaited(now);
+    for (const m of awaited.missed) {
+      if (!this.sockets.get(m.sub)) continue; // already ended as unresponsive by an earlier miss
+      this.outOfSync(m.sub, { eventId: m.id, eventName: m.name }, timeout, m.misses >= this.config.unresponsiveThreshold);
+    }
+    const soonest = Math.min(nextLive ?? Infinity, awaited.next ?? Infinity);
+    const next = soonest === Infinity ? undefined : Math.max(soonest, now + ACK_CHECK_GAP_MS);
     this.acks.rowSet = next !== undefined;
     if (next !== undefined) this.store.setDeadline("ack", "", next);
   }
@@ -769,9 +811,12 @@ function leaseEnd(now: number, seconds: number, tokenExpiresAt: number | null): 
   return tokenExpiresAt === null ? end : Math.min(end, tokenExpiresAt);
 }
 
-/** Whole seconds left of a lease ending at `expiresAt` (rounded down: never past its end). */
-function leaseLeft(expiresAt: number): number {
-  return Math.max(0, Math.floor((expiresAt - Date.now()) / 1000));
+/**
+ * Whole seconds left at `now` (when the lease was set, just before the confirmation goes out) of a
+ * lease ending at `expiresAt`, rounded down: never past its end.
+ */
+function leaseLeft(expiresAt: number, now: number): number {
+  return Math.max(0, Math.floor((expiresAt - now) / 1000));
 }
 
 /** A frame's size in bytes, counted exactly only when it can matter (a UTF-8 character takes up to 3). */
