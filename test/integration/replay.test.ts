@@ -1,7 +1,9 @@
 // FHIRcast 3.0.0 §2.4 (requirements §2.4): after the confirmation the hub SHALL send the current
 // context: for each anchor type the most recent `*-open` with no matching close, filtered to the
 // subscriber's events, in original order, with original id and timestamp and the current versionId.
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import type { Topic } from "../../src/topic";
 import {
   asDistributedOpen, connect, encounterClose, expireAnswers, subscribe, topicStub, encounterOpen, patientClose, patientOpen, publish, reportOpen, subscriber, uniqueTopic,
 } from "../helpers/hub";
@@ -120,7 +122,8 @@ describe("current-context replay on connect (§2.4 SHALL)", () => {
 /** Waits until no subscriber of the topic owes an answer (the inspector's count). */
 async function settled(topic: string): Promise<void> {
   const deadline = Date.now() + 5000;
-  while ((await topicStub(topic).inspect()).subscribers.some((s) => s.pendingAcks > 0)) {
+  const pending = () => runInDurableObject(topicStub(topic), (instance: Topic) => instance.inspect());
+  while ((await pending()).subscribers.some((s) => s.pendingAcks > 0)) {
     if (Date.now() > deadline) throw new Error("answers still pending after 5 s");
     await new Promise((r) => setTimeout(r, 20));
   }
