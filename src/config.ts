@@ -46,7 +46,7 @@ export interface HubConfig {
   unresponsiveThreshold: number;
   /** A resent event (same id) is accepted again only this long after the previous one. */
   resendMinSeconds: number;
-  /** Send the legacy `heartbeat` event this often; 0 (the default) sends none. */
+  /** Send the legacy `heartbeat` event this often to subscriptions that list it; 0 (the default) offers none. */
   heartbeatSeconds: number;
   /** Public origin override (e.g. behind a TLS proxy); otherwise the request's origin is used. */
   publicUrl?: string;
@@ -191,7 +191,7 @@ export function hubSettings(env: Env): { config: HubConfig; catalog: EventCatalo
     const config = readConfig(env);
     setLogLevel(env.LOG_LEVEL);
     setAnalytics(env.ANALYTICS);
-    cached = { env, config, catalog: new EventCatalog(config.proprietaryEvents) };
+    cached = { env, config, catalog: new EventCatalog(config.proprietaryEvents, { heartbeat: config.heartbeatSeconds > 0 }) };
   }
   return cached;
 }

@@ -5,7 +5,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { hubSettings, type Env, type HubConfig } from "./config";
 import { endpointUrl, hashSecret, newSecret, parseEndpoint } from "./endpoint";
-import type { EventCatalog } from "./events/catalog";
+import { type EventCatalog, HEARTBEAT } from "./events/catalog";
 import type { PublishCall, PublishRequest } from "./protocol/publish";
 import type { SubscribeRequest } from "./protocol/subscription";
 import {
@@ -190,6 +190,7 @@ export class Topic extends DurableObject<Env> {
     this.ctx.storage.transactionSync(() => {
       this.store.updateSubscription(row.id, req.events.join(","), name, req.leaseSeconds, expiresAt);
       if (connected && expiresAt !== null) this.store.setDeadline("lease", row.id, expiresAt);
+      if (connected && this.wantsHeartbeat(req.events)) this.store.setDeadlineNoLater("heartbeat", "", now + this.config.heartbeatSeconds * 1000);
       this.touch(now);
     });
     this.scheduleAlarm();
@@ -304,7 +305,7 @@ export class Topic extends DurableObject<Env> {
       this.store.markConnected(row.id, now, expiresAt);
       this.store.deleteDeadline("connect", row.id);
       this.store.setDeadline("lease", row.id, expiresAt);
-      if (this.config.heartbeatSeconds > 0) this.store.setDeadline("heartbeat", "", now + this.config.heartbeatSeconds * 1000);
+      if (this.wantsHeartbeat(events)) this.store.setDeadlineNoLater("heartbeat", "", now + this.config.heartbeatSeconds * 1000);
       this.touch(now);
     });
     this.scheduleAlarm();
@@ -737,20 +738,26 @@ export class Topic extends DurableObject<Env> {
     if (next !== undefined) this.store.setDeadline("ack", "", next);
   }
 
+  /** Whether a subscription to `events` gets the legacy heartbeat (the setting is on and it asked for it). */
+  private wantsHeartbeat(events: readonly string[]): boolean {
+    return this.config.heartbeatSeconds > 0 && events.includes(HEARTBEAT.name);
+  }
+
   /**
    * The legacy `heartbeat` event (STU3 ballots; removed from 3.0.0) for older clients, only when
-   * HEARTBEAT_SECONDS > 0. Sent to every socket, not logged, not acknowledged.
+   * HEARTBEAT_SECONDS > 0 and only to subscriptions that list it (STU3 forbids sending events a
+   * subscriber did not subscribe to). Not logged, not acknowledged. It stops when nobody wants it; a
+   * connect or re-subscribe that asks for it starts it again.
    */
   private heartbeat(now: number): void {
-    const sockets = this.sockets.sockets();
-    if (sockets.length === 0 || this.config.heartbeatSeconds === 0) return;
+    if (this.config.heartbeatSeconds === 0) return;
     const frame = JSON.stringify({
       timestamp: new Date(now).toISOString(),
       id: crypto.randomUUID(),
-      event: { "hub.topic": this.topicName(), "hub.event": "heartbeat", context: [{ key: "period", decimal: String(this.config.heartbeatSeconds) }] },
+      event: { "hub.topic": this.topicName(), "hub.event": HEARTBEAT.name, context: [{ key: "period", decimal: String(this.config.heartbeatSeconds) }] },
     });
-    for (const ws of sockets) sendFrame(ws, frame);
-    this.store.setDeadline("heartbeat", "", now + this.config.heartbeatSeconds * 1000);
+    const { sent } = this.sockets.broadcast(HEARTBEAT.name, frame);
+    if (sent > 0) this.store.setDeadline("heartbeat", "", now + this.config.heartbeatSeconds * 1000);
   }
 
   /** Deletes the topic's storage when it has no subscribers and no activity for the idle time. */

@@ -120,6 +120,9 @@ export function validatePublish(body: unknown, catalog: EventCatalog, pathTopic?
   if (!spec) {
     return fail(400, "not-supported", `event.hub.event "${event["hub.event"]}" is not an event this hub supports (see eventsSupported in .well-known/fhircast-configuration)`);
   }
+  if (spec.hubOnly) {
+    return fail(400, "not-supported", `event.hub.event "${spec.name}" is sent by the hub itself; it cannot be published`);
+  }
   if (pathTopic !== undefined && pathTopic !== event["hub.topic"]) {
     return fail(400, "invalid", `the topic in the URL does not equal event.hub.topic`);
   }
