@@ -716,21 +716,31 @@ export class Topic extends DurableObject<Env> {
 
   /** Raises a timeout SyncError for every recipient that has not answered an event in time (§2.5). */
   private checkAcks(now: number): void {
+    const timeoutMs = this.config.ackTimeoutSeconds * 1000;
     const timeout: SyncFailure = { kind: "timeout", seconds: this.config.ackTimeoutSeconds };
-    const { seqs, next: nextLive } = this.acks.takeOverdue(now, this.config.ackTimeoutSeconds * 1000, (from) => this.store.acceptedTimes(from));
+    const { seqs, next: nextLive } = this.acks.takeOverdue(now, timeoutMs, (from) => this.store.acceptedTimes(from));
+    const misses: { sub: string; eventId: string; eventName: string; due: number }[] = [];
     for (const seq of seqs) {
       const missed = this.sockets.takeMissed(seq);
       const event = missed.length > 0 ? this.store.eventBySeq(seq) : undefined;
-      for (const m of missed) {
-        const failed = { eventId: event?.id ?? "unknown", eventName: event?.name ?? "unknown" };
-        this.outOfSync(m.sub, failed, timeout, m.misses >= this.config.unresponsiveThreshold);
-      }
+      const due = (event ? (this.loggedEvent(event.id)?.accepted_at ?? 0) : 0) + timeoutMs;
+      for (const m of missed) misses.push({ sub: m.sub, eventId: event?.id ?? "unknown", eventName: event?.name ?? "unknown", due });
     }
     // Replayed and derived events, judged the same way (each socket holds their due times).
     const awaited = this.sockets.takeOverdueAwaited(now);
-    for (const m of awaited.missed) {
+    for (const m of awaited.missed) misses.push({ sub: m.sub, eventId: m.id, eventName: m.name, due: m.due });
+    // Oldest first, whichever kind: the event a subscriber failed first is the one reported, and the
+    // miss that makes it unresponsive ends it before any later one is (each takes* counted them all).
+    misses.sort((a, b) => a.due - b.due);
+    const count = new Map<string, number>();
+    for (const m of misses) count.set(m.sub, (count.get(m.sub) ?? 0) + 1);
+    const seen = new Map<string, number>();
+    for (const m of misses) {
       if (!this.sockets.get(m.sub)) continue; // already ended as unresponsive by an earlier miss
-      this.outOfSync(m.sub, { eventId: m.id, eventName: m.name }, timeout, m.misses >= this.config.unresponsiveThreshold);
+      const nth = (seen.get(m.sub) ?? 0) + 1;
+      seen.set(m.sub, nth);
+      const missesNow = this.sockets.misses(m.sub) - count.get(m.sub)! + nth;
+      this.outOfSync(m.sub, { eventId: m.eventId, eventName: m.eventName }, timeout, missesNow >= this.config.unresponsiveThreshold);
     }
     const soonest = Math.min(nextLive ?? Infinity, awaited.next ?? Infinity);
     const next = soonest === Infinity ? undefined : Math.max(soonest, now + ACK_CHECK_GAP_MS);

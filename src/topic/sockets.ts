@@ -259,8 +259,8 @@ export class SocketIndex {
    * Replayed and derived events whose answer is overdue at `now`, per subscriber (each miss recorded
    * and the entry dropped), and when the next one falls due (undefined when none is awaited).
    */
-  takeOverdueAwaited(now: number): { missed: { sub: string; id: string; name: string; misses: number }[]; next: number | undefined } {
-    const missed: { sub: string; id: string; name: string; misses: number }[] = [];
+  takeOverdueAwaited(now: number): { missed: { sub: string; id: string; name: string; due: number }[]; next: number | undefined } {
+    const missed: { sub: string; id: string; name: string; due: number }[] = [];
     let next: number | undefined;
     for (const [sub, e] of this.all()) {
       const list = e.att.awaiting;
@@ -273,7 +273,7 @@ export class SocketIndex {
           continue;
         }
         e.att.misses = (e.att.misses ?? 0) + 1;
-        missed.push({ sub, id: a[0], name: a[1], misses: e.att.misses });
+        missed.push({ sub, id: a[0], name: a[1], due: a[2] });
       }
       if (keep.length === list.length) continue;
       e.att.awaiting = keep;
@@ -308,6 +308,11 @@ export class SocketIndex {
       out.push({ sub, misses: e.att.misses });
     }
     return out;
+  }
+
+  /** A subscriber's count of consecutive missed answers (0 when unknown). */
+  misses(sub: string): number {
+    return this.all().get(sub)?.att.misses ?? 0;
   }
 
   /** Every subscriber's attachment, for the inspector. */

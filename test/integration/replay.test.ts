@@ -170,6 +170,24 @@ describe("replayed events are acknowledged like live ones (§2.4 indistinguishab
     await watcher.client.quiet(3);
   });
 
+  it("a subscriber that leaves the replay and then a live event unanswered is reported for the replay, the first it failed", async () => {
+    const topic = uniqueTopic("replay-first");
+    const watcher = await subscriber(topic, "Patient-open,Patient-close,SyncError");
+    const open = patientOpen(topic, "p1");
+    await publish(open);
+    await watcher.client.waitFrames(2);
+    const mute = await connect(await subscribe(topic, "Patient-open,Patient-close", { "subscriber.name": "Mute" }), null);
+    expect((await mute.frame(1)).id).toBe(open.id);
+    const close = patientClose(topic, "p1");
+    await publish(close);
+    expect((await mute.frame(2)).id).toBe(close.id);
+    await watcher.client.waitFrames(3);
+    await expireAnswers(topic);
+    expect(syncErrorAbout(await watcher.client.frame(3))).toMatchObject({ eventid: open.id, subscribername: "Mute" });
+    expect((await mute.waitClose()).code).toBe(1000);
+    await watcher.client.quiet(4); // one SyncError: the unresponsive subscriber was ended by its first miss
+  });
+
   it("a replay answered with 200 is settled: no SyncError when the timeout passes, and the subscriber stays", async () => {
     const topic = uniqueTopic("replay-ok");
     const watcher = await subscriber(topic, "Patient-open,SyncError");
