@@ -349,11 +349,6 @@ export class SocketIndex {
     const f = frame();
     for (const ws of list) sendFrame(ws, f);
   }
-
-  /** Every socket, for the optional heartbeat. */
-  sockets(): WebSocket[] {
-    return [...this.all().values()].map((e) => e.ws);
-  }
 }
 
 /** Updates `att.opened` for an open or close it received; returns whether anything changed. */
