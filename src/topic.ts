@@ -459,16 +459,22 @@ export class Topic extends DurableObject<Env> {
     const anchor = anchorChange(req);
     const { sent, stalled } = this.sockets.broadcast(req.eventName, frame, { track: tracked ? seq : undefined, anchor });
     if (tracked) this.acks.delivered(seq, now, sent);
+    // Derived opens are awaited like the event itself (docs/decisions.md "Synchronization").
+    const derivedStalled = new Set<string>();
     if (req.role === "open") {
       for (const d of impliedOpens(out)) {
         const derived = this.sockets.broadcastDerived(d, JSON.stringify(d.notification), req.eventName, { id: d.notification.id, due: ackDue });
         if (derived.sent > 0) this.awaitAnswers(ackDue);
-        for (const sub of derived.stalled) if (!stalled.includes(sub)) stalled.push(sub);
+        for (const sub of derived.stalled) derivedStalled.add(sub);
       }
     }
     this.sockets.toInspectors(() => inspectorEvent(seq, now, out));
     for (const sub of stalled) {
       this.outOfSync(sub, { eventId: out.id, eventName: req.eventName }, { kind: "stalled", pending: MAX_PENDING_ACKS + 1 }, true);
+    }
+    for (const sub of derivedStalled) {
+      if (!this.sockets.get(sub)) continue; // already ended above
+      this.outOfSync(sub, { eventId: out.id, eventName: req.eventName }, { kind: "stalled", pending: MAX_AWAITED + 1 }, true);
     }
     this.log("publish", { event: req.eventName, seq, delivered: sent });
     count("fhircast_events_accepted_total", { event: req.eventName });

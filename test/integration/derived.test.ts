@@ -108,6 +108,19 @@ describe("derived opens are acknowledged like live events (§2.5: a SyncError fo
     await watcher.client.quiet(3);
   });
 
+  it("a subscriber that owes answers to more than 64 derived opens is stalled: SyncError, denial, close", async () => {
+    const topic = uniqueTopic("derive-stalled");
+    const watcher = await subscriber(topic, "SyncError");
+    const mute = await connect(await subscribe(topic, "Patient-open", { "subscriber.name": "Behind" }), null);
+    await mute.waitFrames(1);
+    for (let i = 0; i <= 64; i++) expect((await publish(encounterOpen(topic, `e${i}`, `p${i}`))).status).toBe(202);
+    const denial = mute.frames.find((f: any) => f["hub.mode"] === "denied") ?? (await mute.frame(66));
+    expect(denial).toMatchObject({ "hub.mode": "denied", "hub.reason": "subscriber stopped reading" });
+    expect((await mute.waitClose()).code).toBe(1000);
+    expect(syncErrorAbout(await watcher.client.frame(1))).toMatchObject({ subscribername: "Behind", diagnostics: expect.stringContaining("stopped reading") });
+    await watcher.client.quiet(2);
+  });
+
   it("a subscriber that never answers derived opens (live or in its replay) is found unresponsive: SyncError, denial, close", async () => {
     const topic = uniqueTopic("derive-mute");
     const watcher = await subscriber(topic, "SyncError");
