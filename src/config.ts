@@ -78,7 +78,7 @@ export interface HubConfig {
   unresponsiveThreshold: number;
   /** A resent event (same id) is accepted again only this long after the previous one. */
   resendMinSeconds: number;
-  /** Send the legacy `heartbeat` event this often; 0 (the default) sends none. */
+  /** Send the legacy `heartbeat` event this often to subscriptions that list it; 0 (the default) offers none. */
   heartbeatSeconds: number;
   /** Public origin override (e.g. behind a TLS proxy); otherwise the request's origin is used. */
   publicUrl?: string;
@@ -285,7 +285,7 @@ export function hubSettings(env: Env): { config: HubConfig; catalog: EventCatalo
     setLogLevel(env.LOG_LEVEL); // first: a setting that does not parse is then logged at this level
     const config = readConfig(env);
     setAnalytics(env.ANALYTICS);
-    cached = { env, config, catalog: new EventCatalog(config.proprietaryEvents) };
+    cached = { env, config, catalog: new EventCatalog(config.proprietaryEvents, { heartbeat: config.heartbeatSeconds > 0 }) };
   }
   return cached;
 }

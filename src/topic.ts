@@ -5,7 +5,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { hubSettings, type Env, type HubConfig } from "./config";
 import { endpointUrl, hashSecret, newSecret, parseEndpoint } from "./endpoint";
-import type { EventCatalog } from "./events/catalog";
+import { type EventCatalog, HEARTBEAT } from "./events/catalog";
 import type { PublishCall, PublishRequest } from "./protocol/publish";
 import type { SubscribeRequest } from "./protocol/subscription";
 import {
@@ -24,14 +24,16 @@ import { outcomeResponse } from "./protocol/errors";
 import { hasSchema, migrate } from "./topic/schema";
 import {
   type AnchorChange,
+  type Awaited,
   CLOSE,
   closeSocket,
+  MAX_AWAITED,
   sendFrame,
   type SocketAttachment,
   SocketIndex,
 } from "./topic/sockets";
 import { CONTEXT_TRIM_EVERY, type SubscriptionRow, TopicStore, TRIM_EVERY } from "./topic/store";
-import { AckDeadlines } from "./topic/acks";
+import { ACK_CHECK_GAP_MS, AckDeadlines } from "./topic/acks";
 import { applyUpdate } from "./topic/content";
 import { inspection } from "./topic/inspection";
 import { ackOutcome, type SyncFailure, syncError } from "./topic/sync";
@@ -193,6 +195,7 @@ export class Topic extends DurableObject<Env> {
     this.ctx.storage.transactionSync(() => {
       this.store.updateSubscription(row.id, req.events.join(","), name, req.leaseSeconds, expiresAt);
       if (connected && expiresAt !== null) this.store.setDeadline("lease", row.id, expiresAt);
+      if (connected && this.wantsHeartbeat(req.events)) this.store.setDeadlineNoLater("heartbeat", "", now + this.config.heartbeatSeconds * 1000);
       this.touch(now);
     });
     this.scheduleAlarm();
@@ -200,7 +203,7 @@ export class Topic extends DurableObject<Env> {
     if (ws) {
       const before = new Set(row.events.split(","));
       this.sockets.update(row.id, req.events, name ?? undefined);
-      sendFrame(ws, JSON.stringify(this.confirmation(req.events, req.leaseSeconds)));
+      sendFrame(ws, JSON.stringify(this.confirmation(req.events, expiresAt === null ? req.leaseSeconds : leaseLeft(expiresAt, now))));
       this.replay(ws, row.id, new Set(req.events), new Set(req.events.filter((e) => !before.has(e))));
     }
     this.log("resubscribe", { sub: row.id, events: req.events.length });
@@ -278,6 +281,11 @@ export class Topic extends DurableObject<Env> {
     let refusal: string | undefined;
     if (!row) refusal = "unknown or expired endpoint";
     else if (row.connected_at !== null) refusal = "endpoint already connected; subscribe again for a new endpoint";
+    else if (row.expires_at !== null && row.expires_at <= now) {
+      // The token the subscription was made with expired before the socket came: no lease is left.
+      refusal = "subscription expired: its token expired before the socket connected";
+      this.removeSubscription(row.id);
+    }
     if (refusal || !row) {
       server.accept();
       // Whoever holds no valid secret learns nothing, not even the topic.
@@ -297,7 +305,7 @@ export class Topic extends DurableObject<Env> {
       this.store.markConnected(row.id, now, expiresAt);
       this.store.deleteDeadline("connect", row.id);
       this.store.setDeadline("lease", row.id, expiresAt);
-      if (this.config.heartbeatSeconds > 0) this.store.setDeadline("heartbeat", "", now + this.config.heartbeatSeconds * 1000);
+      if (this.wantsHeartbeat(events)) this.store.setDeadlineNoLater("heartbeat", "", now + this.config.heartbeatSeconds * 1000);
       this.touch(now);
     });
     this.scheduleAlarm();
@@ -305,7 +313,9 @@ export class Topic extends DurableObject<Env> {
     this.sockets.accept(server, att);
     socketOpened();
     this.sockets.toInspectors(subscribersChanged);
-    sendFrame(server, JSON.stringify(this.confirmation(events, row.lease_seconds)));
+    // What remains of the lease as the confirmation leaves: a token-capped lease has been running down
+    // since the subscribe, and the subscriber must not count past the token's expiry.
+    sendFrame(server, JSON.stringify(this.confirmation(events, leaseLeft(expiresAt, now))));
     this.replay(server, row.id, new Set(events), new Set(events));
     this.log("connect", { sub: row.id });
     return new Response(null, { status: 101, webSocket: client });
@@ -344,20 +354,41 @@ export class Topic extends DurableObject<Env> {
     }
     const chosen = [...latestPerType.entries()].sort(([, a], [, b]) => a.seq - b.seq);
     const sent: AnchorChange[] = [];
+    // The replay is indistinguishable from live events (§2.4): each one is awaited like a live one.
+    const due = Date.now() + this.config.ackTimeoutSeconds * 1000;
+    const awaited: Awaited[] = [];
     for (const [type, c] of chosen) {
       if (!only.has(c.event.event["hub.event"])) continue;
-      sendFrame(ws, JSON.stringify(withVersion(c.event, c.version)));
+      if (!sendFrame(ws, JSON.stringify(withVersion(c.event, c.version)))) continue;
       sent.push({ role: "open", type, id: c.anchor.slice(type.length + 1) });
+      awaited.push([c.event.id, c.event.event["hub.event"], due]);
     }
     const newest = chosen[chosen.length - 1]?.[1];
     if (newest && !granted.has(newest.event.event["hub.event"])) {
       for (const d of impliedOpens(newest.event)) {
         if (!only.has(d.name) || sent.some((a) => a.type === d.anchorType && a.id === d.id)) continue;
-        sendFrame(ws, JSON.stringify(d.notification));
+        if (!sendFrame(ws, JSON.stringify(d.notification))) continue;
         sent.push({ role: "open", type: d.anchorType, id: d.id });
+        awaited.push([d.notification.id, d.name, due]);
       }
     }
-    this.sockets.noteReplayed(sub, sent);
+    const stalled = this.sockets.noteReplayed(sub, sent, awaited);
+    if (awaited.length > 0) this.awaitAnswers(due);
+    if (stalled) {
+      const [id, name] = awaited[awaited.length - 1]!;
+      this.outOfSync(sub, { eventId: id, eventName: name }, { kind: "stalled", pending: MAX_AWAITED + 1 }, true);
+    }
+  }
+
+  /**
+   * Makes sure the acknowledgement check runs no later than `due`, the time an answer just awaited
+   * falls due. Nothing to write while the stored `ack` row stands: it is due no later than that.
+   */
+  private awaitAnswers(due: number): void {
+    if (this.acks.rowSet) return;
+    this.ctx.storage.transactionSync(() => this.store.setDeadlineNoLater("ack", "", due));
+    this.acks.rowSet = true;
+    if (this.alarmAt === undefined || due < this.alarmAt) this.scheduleAlarm();
   }
 
   // ---- publish (§2.6, §7, §8) --------------------------------------------------------------
@@ -447,13 +478,23 @@ export class Topic extends DurableObject<Env> {
     const anchor = anchorChange(req);
     const { sent, stalled } = this.sockets.broadcast(req.eventName, frame, { track: tracked ? seq : undefined, anchor });
     if (tracked) this.acks.delivered(seq, now, sent);
+    // Derived opens are awaited like the event itself (docs/decisions.md "Synchronization").
+    const derivedStalled = new Set<string>();
     if (req.role === "open") {
-      for (const d of impliedOpens(out)) this.sockets.broadcastDerived(d, JSON.stringify(d.notification), req.eventName);
+      for (const d of impliedOpens(out)) {
+        const derived = this.sockets.broadcastDerived(d, JSON.stringify(d.notification), req.eventName, { id: d.notification.id, due: ackDue });
+        if (derived.sent > 0) this.awaitAnswers(ackDue);
+        for (const sub of derived.stalled) derivedStalled.add(sub);
+      }
     }
     this.sockets.toInspectors(() => inspectorEvent(seq, now, out), seq);
     // Past the count or the byte budget (SOCKET_BUFFER_BYTES): ended, so the hub stops sending to it.
     for (const s of stalled) {
       this.outOfSync(s.sub, { eventId: out.id, eventName: req.eventName }, { kind: "stalled", pending: s.pending, ...(s.bytes !== undefined ? { bytes: s.bytes } : {}) }, true);
+    }
+    for (const sub of derivedStalled) {
+      if (!this.sockets.get(sub)) continue; // already ended above
+      this.outOfSync(sub, { eventId: out.id, eventName: req.eventName }, { kind: "stalled", pending: MAX_AWAITED + 1 }, true);
     }
     this.log("publish", { event: req.eventName, seq, delivered: sent });
     count("fhircast_events_accepted_total", { event: req.eventName });
@@ -555,15 +596,18 @@ export class Topic extends DurableObject<Env> {
     const parsed = parseAck(message);
     if (!parsed) return;
     const att = this.sockets.attachment(ws);
-    const event = att ? this.loggedEvent(parsed.id) : undefined;
-    if (!att || !event) return;
+    if (!att) return;
     const outcome = ackOutcome(parsed.status);
-    count("fhircast_acks_total", { outcome: outcome.success ? "success" : outcome.failure.kind });
+    // A replayed or derived event this socket owes an answer to (a replayed one may also be in the log).
+    const awaitedName = this.sockets.answerAwaited(att.sub, parsed.id, outcome.success);
+    const event = this.loggedEvent(parsed.id);
     // Each event is judged once per subscriber: a second answer, or one for an untracked event, is ignored.
-    if (!this.sockets.answer(att.sub, event.seq, outcome.success)) return;
-    this.acks.answered(event.seq);
+    const live = event !== undefined && this.sockets.answer(att.sub, event.seq, outcome.success);
+    if (live) this.acks.answered(event.seq);
+    if (!live && awaitedName === undefined) return;
+    count("fhircast_acks_total", { outcome: outcome.success ? "success" : outcome.failure.kind });
     if (outcome.success) return;
-    this.outOfSync(att.sub, { eventId: parsed.id, eventName: event.name }, outcome.failure, false);
+    this.outOfSync(att.sub, { eventId: parsed.id, eventName: awaitedName ?? event!.name }, outcome.failure, false);
   }
 
   /**
@@ -607,7 +651,7 @@ export class Topic extends DurableObject<Env> {
           events: r.events.split(","),
           connected: r.connected_at !== null,
           leaseSecondsLeft: r.connected_at === null || r.expires_at === null ? null : Math.max(0, Math.round((r.expires_at - now) / 1000)),
-          pendingAcks: a?.pending?.length ?? 0,
+          pendingAcks: (a?.pending?.length ?? 0) + (a?.awaiting?.length ?? 0),
           missedAcks: a?.misses ?? 0,
           lastSyncError: a?.lastSyncError ?? null,
         };
@@ -632,7 +676,11 @@ export class Topic extends DurableObject<Env> {
     const row = this.store.subscription(att.sub);
     if (row && code !== 1000 && code !== 1001) {
       const pendingSeq = att.pending?.[0];
-      const failed = (pendingSeq !== undefined ? this.store.eventBySeq(pendingSeq) : undefined) ?? this.store.lastEventOf(att.events);
+      const awaited = att.awaiting?.[0];
+      const failed =
+        (pendingSeq !== undefined ? this.store.eventBySeq(pendingSeq) : undefined) ??
+        (awaited ? { id: awaited[0], name: awaited[1] } : undefined) ??
+        this.store.lastEventOf(att.events);
       this.outOfSync(att.sub, { eventId: failed?.id ?? "none", eventName: failed?.name ?? "none" }, { kind: "closed", code }, false);
     }
     if (row) {
@@ -689,34 +737,58 @@ export class Topic extends DurableObject<Env> {
 
   /** Raises a timeout SyncError for every recipient that has not answered an event in time (§2.5). */
   private checkAcks(now: number): void {
-    const { seqs, next } = this.acks.takeOverdue(now, this.config.ackTimeoutSeconds * 1000, (from) => this.store.acceptedTimes(from));
+    const timeoutMs = this.config.ackTimeoutSeconds * 1000;
+    const timeout: SyncFailure = { kind: "timeout", seconds: this.config.ackTimeoutSeconds };
+    const { seqs, next: nextLive } = this.acks.takeOverdue(now, timeoutMs, (from) => this.store.acceptedTimes(from));
+    const misses: { sub: string; eventId: string; eventName: string; due: number }[] = [];
     for (const seq of seqs) {
       const missed = this.sockets.takeMissed(seq);
       const event = missed.length > 0 ? this.store.eventBySeq(seq) : undefined;
-      for (const m of missed) {
-        const failed = { eventId: event?.id ?? "unknown", eventName: event?.name ?? "unknown" };
-        const timeout: SyncFailure = { kind: "timeout", seconds: this.config.ackTimeoutSeconds };
-        this.outOfSync(m.sub, failed, timeout, m.misses >= this.config.unresponsiveThreshold);
-      }
+      const due = (event ? (this.loggedEvent(event.id)?.accepted_at ?? 0) : 0) + timeoutMs;
+      for (const m of missed) misses.push({ sub: m.sub, eventId: event?.id ?? "unknown", eventName: event?.name ?? "unknown", due });
     }
+    // Replayed and derived events, judged the same way (each socket holds their due times).
+    const awaited = this.sockets.takeOverdueAwaited(now);
+    for (const m of awaited.missed) misses.push({ sub: m.sub, eventId: m.id, eventName: m.name, due: m.due });
+    // Oldest first, whichever kind: the event a subscriber failed first is the one reported, and the
+    // miss that makes it unresponsive ends it before any later one is (each takes* counted them all).
+    misses.sort((a, b) => a.due - b.due);
+    const count = new Map<string, number>();
+    for (const m of misses) count.set(m.sub, (count.get(m.sub) ?? 0) + 1);
+    const seen = new Map<string, number>();
+    for (const m of misses) {
+      if (!this.sockets.get(m.sub)) continue; // already ended as unresponsive by an earlier miss
+      const nth = (seen.get(m.sub) ?? 0) + 1;
+      seen.set(m.sub, nth);
+      const missesNow = this.sockets.misses(m.sub) - count.get(m.sub)! + nth;
+      this.outOfSync(m.sub, { eventId: m.eventId, eventName: m.eventName }, timeout, missesNow >= this.config.unresponsiveThreshold);
+    }
+    const soonest = Math.min(nextLive ?? Infinity, awaited.next ?? Infinity);
+    const next = soonest === Infinity ? undefined : Math.max(soonest, now + ACK_CHECK_GAP_MS);
     this.acks.rowSet = next !== undefined;
     if (next !== undefined) this.store.setDeadline("ack", "", next);
   }
 
+  /** Whether a subscription to `events` gets the legacy heartbeat (the setting is on and it asked for it). */
+  private wantsHeartbeat(events: readonly string[]): boolean {
+    return this.config.heartbeatSeconds > 0 && events.includes(HEARTBEAT.name);
+  }
+
   /**
    * The legacy `heartbeat` event (STU3 ballots; removed from 3.0.0) for older clients, only when
-   * HEARTBEAT_SECONDS > 0. Sent to every socket, not logged, not acknowledged.
+   * HEARTBEAT_SECONDS > 0 and only to subscriptions that list it (STU3 forbids sending events a
+   * subscriber did not subscribe to). Not logged, not acknowledged. It stops when nobody wants it; a
+   * connect or re-subscribe that asks for it starts it again.
    */
   private heartbeat(now: number): void {
-    const sockets = this.sockets.sockets();
-    if (sockets.length === 0 || this.config.heartbeatSeconds === 0) return;
+    if (this.config.heartbeatSeconds === 0) return;
     const frame = JSON.stringify({
       timestamp: new Date(now).toISOString(),
       id: crypto.randomUUID(),
-      event: { "hub.topic": this.topicName(), "hub.event": "heartbeat", context: [{ key: "period", decimal: String(this.config.heartbeatSeconds) }] },
+      event: { "hub.topic": this.topicName(), "hub.event": HEARTBEAT.name, context: [{ key: "period", decimal: String(this.config.heartbeatSeconds) }] },
     });
-    for (const ws of sockets) sendFrame(ws, frame);
-    this.store.setDeadline("heartbeat", "", now + this.config.heartbeatSeconds * 1000);
+    const { sent } = this.sockets.broadcast(HEARTBEAT.name, frame);
+    if (sent > 0) this.store.setDeadline("heartbeat", "", now + this.config.heartbeatSeconds * 1000);
   }
 
   /** Deletes the topic's storage when it has no subscribers and no activity for the idle time. */
@@ -781,6 +853,14 @@ function earliest(a: number | undefined, b: number | undefined): number | undefi
 function leaseEnd(now: number, seconds: number, tokenExpiresAt: number | null): number {
   const end = now + seconds * 1000;
   return tokenExpiresAt === null ? end : Math.min(end, tokenExpiresAt);
+}
+
+/**
+ * Whole seconds left at `now` (when the lease was set, just before the confirmation goes out) of a
+ * lease ending at `expiresAt`, rounded down: never past its end.
+ */
+function leaseLeft(expiresAt: number, now: number): number {
+  return Math.max(0, Math.floor((expiresAt - now) / 1000));
 }
 
 /** A frame's size in bytes, counted exactly only when it can matter (a UTF-8 character takes up to 3). */

@@ -22,6 +22,8 @@ export class HubSocket {
   readonly url: string;
   readonly frames: Frame[] = [];
   closed: { code: number; reason: string } | undefined;
+  /** When the close event fired (the closing handshake and the TCP connection are done), ms. */
+  closedAt: number | undefined;
   /** Whether the opening handshake completed. */
   opened = false;
   ack: AckPolicy = { auto: true, status: 200 };
@@ -53,6 +55,7 @@ export class HubSocket {
     });
     this.ws.addEventListener("close", (e: CloseEvent) => {
       this.closed = { code: e.code, reason: e.reason };
+      this.closedAt = Date.now();
       this.wake();
     });
     this.ws.addEventListener("error", () => this.wake());

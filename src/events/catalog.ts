@@ -42,6 +42,8 @@ export interface EventSpec {
   maturity: number;
   /** Proprietary events (reverse-domain names) accept any context. */
   proprietary?: boolean;
+  /** Sent by the hub only (the legacy heartbeat): subscribers may ask for it, nobody may publish it. */
+  hubOnly?: boolean;
 }
 
 const res = (key: string, resourceType: string, min: number, max: number): ContextKeySpec => ({
@@ -128,6 +130,13 @@ export const GENERIC_CONTENT_EVENTS: readonly EventSpec[] = ANCHORS.filter((a) =
   },
 );
 
+/**
+ * The ballot-era `heartbeat` event (removed from STU3), offered only while HEARTBEAT_SECONDS > 0 and
+ * sent only to subscriptions that list it: STU3 forbids sending events a subscriber did not subscribe
+ * to (https://fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html). Its `period` is a decimal.
+ */
+export const HEARTBEAT: EventSpec = { name: "heartbeat", role: "infrastructure", keys: [], maturity: 0, hubOnly: true };
+
 /** Proprietary event names SHALL use reverse-domain notation and SHALL NOT contain `-` (§6.1). */
 export const PROPRIETARY_NAME = /^[a-z][a-z0-9]*(\.[a-z0-9_]+)+$/i;
 
@@ -139,7 +148,7 @@ export class EventCatalog {
   readonly events: readonly EventSpec[];
   private readonly byLower: Map<string, EventSpec>;
 
-  constructor(proprietary: readonly string[] = []) {
+  constructor(proprietary: readonly string[] = [], opts: { heartbeat?: boolean } = {}) {
     const extra: EventSpec[] = proprietary.map((name) => ({
       name,
       role: "infrastructure",
@@ -147,7 +156,7 @@ export class EventCatalog {
       maturity: 0,
       proprietary: true,
     }));
-    this.events = [...STANDARD_EVENTS, ...GENERIC_CONTENT_EVENTS, ...extra];
+    this.events = [...STANDARD_EVENTS, ...GENERIC_CONTENT_EVENTS, ...extra, ...(opts.heartbeat ? [HEARTBEAT] : [])];
     this.byLower = new Map(this.events.map((e) => [e.name.toLowerCase(), e]));
   }
 

@@ -121,6 +121,9 @@ export function validatePublish(body: unknown, catalog: EventCatalog, pathTopic?
   if (!spec) {
     return fail(400, "not-supported", `event.hub.event "${event["hub.event"]}" is not an event this hub supports (see eventsSupported in .well-known/fhircast-configuration)`);
   }
+  if (spec.hubOnly) {
+    return fail(400, "not-supported", `event.hub.event "${spec.name}" is sent by the hub itself; it cannot be published`);
+  }
   const topic = parseTopic(event["hub.topic"], "event.hub.topic");
   if (!topic.ok) return topic;
   if (pathTopic !== undefined && pathTopic !== topic.value) {

@@ -15,6 +15,12 @@ export interface SocketAttachment {
   pending?: number[];
   /** The frame size of each of `pending` (same order), for the SOCKET_BUFFER_BYTES budget. */
   pendingBytes?: number[];
+  /**
+   * Replayed and derived events delivered to this socket and not yet answered, oldest first: their id,
+   * name, and when the answer is due. They are not (or not newly) in the event log, so `pending` cannot
+   * hold them; they are judged exactly like live events (docs/decisions.md "Synchronization").
+   */
+  awaiting?: Awaited[];
   /** Consecutive hub-generated SyncErrors for missed acknowledgements (§2.5 "unresponsive"). */
   misses?: number;
   /** Per anchor type, the id of the last open this socket received: derived opens are not repeated. */
@@ -22,6 +28,15 @@ export interface SocketAttachment {
   /** The last SyncError the hub raised about this subscriber, for the inspector. */
   lastSyncError?: { reason: string; at: string };
 }
+
+/** A replayed or derived event a socket owes an answer to: [id, event name, due (ms)]. Compact: it lives in the attachment. */
+export type Awaited = [id: string, name: string, due: number];
+
+/**
+ * Most replayed and derived events a socket may owe answers to at once (each takes about 80 bytes of
+ * its ≤ 16 KB attachment). A subscriber that falls this far behind is stalled, like one past MAX_PENDING_ACKS.
+ */
+export const MAX_AWAITED = 64;
 
 /** Tag and attachment of the inspector's live sockets (not subscribers). */
 export const INSPECTOR_TAG = "inspector";
@@ -255,25 +270,81 @@ export class SocketIndex {
    * Sends a derived open to the sockets subscribed to it but not to the event that implied it, unless
    * their last open of that anchor type was for the same resource (no duplicates, §2.5).
    */
-  broadcastDerived(derived: { name: string; anchorType: string; id: string }, frame: string, impliedBy: string): number {
+  broadcastDerived(
+    derived: { name: string; anchorType: string; id: string },
+    frame: string,
+    impliedBy: string,
+    awaited: { id: string; due: number },
+  ): { sent: number; stalled: string[] } {
     let sent = 0;
-    for (const e of this.all().values()) {
+    const stalled: string[] = [];
+    for (const [sub, e] of this.all()) {
       if (!e.events.has(derived.name) || e.events.has(impliedBy)) continue;
       if (e.att.opened?.[derived.anchorType] === derived.id) continue;
       if (!sendFrame(e.ws, frame)) continue;
       sent++;
       noteAnchor(e.att, { role: "open", type: derived.anchorType, id: derived.id });
+      // Awaited like any event it receives (§2.5): a refusal or a silence is a SyncError.
+      const list = (e.att.awaiting ??= []);
+      list.push([awaited.id, derived.name, awaited.due]);
+      if (list.length > MAX_AWAITED) stalled.push(sub);
       this.changed(e);
     }
-    return sent;
+    return { sent, stalled };
   }
 
-  /** Records opens replayed to a socket on connect, as if delivered live. */
-  noteReplayed(sub: string, anchors: AnchorChange[]): void {
+  /**
+   * Records opens replayed to a socket on connect, as if delivered live: their anchors, and the answers
+   * now owed (`awaited`). Returns whether the socket now owes more than MAX_AWAITED (stalled).
+   */
+  noteReplayed(sub: string, anchors: AnchorChange[], awaited: Awaited[]): boolean {
     const e = this.all().get(sub);
-    if (!e || anchors.length === 0) return;
+    if (!e || anchors.length === 0) return false;
     for (const a of anchors) noteAnchor(e.att, a);
+    if (awaited.length > 0) (e.att.awaiting ??= []).push(...awaited);
     this.writeNow(e);
+    return (e.att.awaiting?.length ?? 0) > MAX_AWAITED;
+  }
+
+  /**
+   * Records a subscriber's answer to a replayed or derived event `id`; returns that event's name, or
+   * undefined when the socket owed no answer to it (so each is judged once, like `answer`).
+   */
+  answerAwaited(sub: string, id: string, success: boolean): string | undefined {
+    const e = this.all().get(sub);
+    const i = e?.att.awaiting?.findIndex((a) => a[0] === id) ?? -1;
+    if (!e || i < 0) return undefined;
+    const [[, name]] = e.att.awaiting!.splice(i, 1) as [Awaited];
+    if (success) e.att.misses = 0;
+    this.changed(e);
+    return name;
+  }
+
+  /**
+   * Replayed and derived events whose answer is overdue at `now`, per subscriber (each miss recorded
+   * and the entry dropped), and when the next one falls due (undefined when none is awaited).
+   */
+  takeOverdueAwaited(now: number): { missed: { sub: string; id: string; name: string; due: number }[]; next: number | undefined } {
+    const missed: { sub: string; id: string; name: string; due: number }[] = [];
+    let next: number | undefined;
+    for (const [sub, e] of this.all()) {
+      const list = e.att.awaiting;
+      if (!list || list.length === 0) continue;
+      const keep: Awaited[] = [];
+      for (const a of list) {
+        if (a[2] > now) {
+          keep.push(a);
+          next = Math.min(next ?? Infinity, a[2]);
+          continue;
+        }
+        e.att.misses = (e.att.misses ?? 0) + 1;
+        missed.push({ sub, id: a[0], name: a[1], due: a[2] });
+      }
+      if (keep.length === list.length) continue;
+      e.att.awaiting = keep;
+      this.writeNow(e);
+    }
+    return { missed, next };
   }
 
   /**
@@ -304,6 +375,11 @@ export class SocketIndex {
       out.push({ sub, misses: e.att.misses });
     }
     return out;
+  }
+
+  /** A subscriber's count of consecutive missed answers (0 when unknown). */
+  misses(sub: string): number {
+    return this.all().get(sub)?.att.misses ?? 0;
   }
 
   /** Every subscriber's attachment, for the inspector. */
@@ -400,11 +476,6 @@ export class SocketIndex {
       owed.bySeq.set(seq, f.length);
       owed.total += f.length;
     }
-  }
-
-  /** Every socket, for the optional heartbeat. */
-  sockets(): WebSocket[] {
-    return [...this.all().values()].map((e) => e.ws);
   }
 }
 

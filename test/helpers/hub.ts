@@ -132,6 +132,22 @@ export async function fireDeadlines(topic: string, kind: string): Promise<boolea
   return runDurableObjectAlarm(topicStub(topic));
 }
 
+/**
+ * Lets the acknowledgement timeout pass for everything the topic awaits, then runs its alarm: live
+ * events were accepted long ago (the log's accepted_at), and the replayed and derived events each
+ * socket owes an answer to fell due long ago (their due time in the object's socket attachments).
+ */
+export async function expireAnswers(topic: string): Promise<void> {
+  await runInDurableObject(topicStub(topic), (instance, state) => {
+    state.storage.sql.exec(`UPDATE deadlines SET due = 0 WHERE kind = 'ack'`);
+    state.storage.sql.exec(`UPDATE events SET accepted_at = 0`);
+    // The object's in-memory index of its sockets is what it judges by (written to the attachments).
+    const sockets = (instance as unknown as { sockets: { attachments(): { awaiting?: [string, string, number][] }[] } }).sockets;
+    for (const att of sockets.attachments()) for (const a of att.awaiting ?? []) a[2] = 0;
+  });
+  await runDurableObjectAlarm(topicStub(topic));
+}
+
 /** A client-side WebSocket with a queue of received frames and a close promise. */
 export class Client {
   readonly frames: unknown[] = [];

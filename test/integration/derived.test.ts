@@ -1,7 +1,7 @@
 // Derived open events (issue 3; FHIRcast 3.0.0 §2.5 experimental, §4.2.3): subscribers holding
 // different event sets receive the opens implied by an event they did not subscribe to.
 import { describe, expect, it } from "vitest";
-import { currentContext, event, patient, publish, subscriber, uniqueTopic } from "../helpers/hub";
+import { connect, currentContext, event, expireAnswers, patient, publish, subscribe, subscriber, uniqueTopic } from "../helpers/hub";
 
 type Frame = { id: string; timestamp: string; event: { "hub.event": string; context: { key: string; resource: { resourceType: string; id: string } }[] } };
 
@@ -82,5 +82,66 @@ describe("derived open events (§2.5)", () => {
     expect(replayed.event["hub.event"]).toBe("Patient-open");
     expect(replayed.event.context).toEqual([{ key: "patient", resource: patient("p9") }]);
     await app.client.quiet(2);
+  });
+});
+
+describe("derived opens are acknowledged like live events (§2.5: a SyncError for every failed event notification)", () => {
+  function syncErrorAbout(frame: any) {
+    expect(frame.event["hub.event"]).toBe("SyncError");
+    const issue = frame.event.context[0].resource.issue[0];
+    const codes = Object.fromEntries(issue.details.coding.map((c: { system: string; code: string }) => [c.system.split("/").pop(), c.code]));
+    return { ...codes, diagnostics: issue.diagnostics as string };
+  }
+
+  it("a subscriber that answers a derived Patient-open with 409 makes the hub send a SyncError naming the derived event's id", async () => {
+    const topic = uniqueTopic("derive-refuse");
+    const refuser = await connect(await subscribe(topic, "Patient-open", { "subscriber.name": "Patient Viewer" }), 409);
+    await refuser.waitFrames(1);
+    const watcher = await subscriber(topic, "Encounter-open,SyncError");
+    expect((await publish(encounterOpen(topic))).status).toBe(202);
+    const derived = (await refuser.frame(1)) as Frame;
+    expect(derived.event["hub.event"]).toBe("Patient-open");
+    await watcher.client.waitFrames(2); // the Encounter-open itself
+    const sync = syncErrorAbout(await watcher.client.frame(2));
+    expect(sync).toMatchObject({ eventid: derived.id, eventname: "Patient-open", subscribername: "Patient Viewer" });
+    expect(sync.diagnostics).toContain("status 409");
+    await watcher.client.quiet(3);
+  });
+
+  it("a subscriber that owes answers to more than 64 derived opens is stalled: SyncError, denial, close", async () => {
+    const topic = uniqueTopic("derive-stalled");
+    const watcher = await subscriber(topic, "SyncError");
+    const mute = await connect(await subscribe(topic, "Patient-open", { "subscriber.name": "Behind" }), null);
+    await mute.waitFrames(1);
+    for (let i = 0; i <= 64; i++) expect((await publish(encounterOpen(topic, `e${i}`, `p${i}`))).status).toBe(202);
+    const denial = mute.frames.find((f: any) => f["hub.mode"] === "denied") ?? (await mute.frame(66));
+    expect(denial).toMatchObject({ "hub.mode": "denied", "hub.reason": "subscriber stopped reading" });
+    expect((await mute.waitClose()).code).toBe(1000);
+    expect(syncErrorAbout(await watcher.client.frame(1))).toMatchObject({ subscribername: "Behind", diagnostics: expect.stringContaining("stopped reading") });
+    await watcher.client.quiet(2);
+  });
+
+  it("a subscriber that never answers derived opens (live or in its replay) is found unresponsive: SyncError, denial, close", async () => {
+    const topic = uniqueTopic("derive-mute");
+    const watcher = await subscriber(topic, "SyncError");
+    const live = await connect(await subscribe(topic, "Patient-open", { "subscriber.name": "Mute Live" }), null);
+    await live.waitFrames(1);
+    await publish(encounterOpen(topic, "e1", "p1"));
+    const derived = (await live.frame(1)) as Frame;
+    // A second subscriber gets the derived open of the same context in its replay.
+    const replayed = await connect(await subscribe(topic, "Patient-open", { "subscriber.name": "Mute Replayed" }), null);
+    const derivedInReplay = (await replayed.frame(1)) as Frame;
+    expect(derivedInReplay.event["hub.event"]).toBe("Patient-open");
+    await expireAnswers(topic);
+    const errors = ((await watcher.client.waitFrames(3)).slice(1) as any[]).map(syncErrorAbout);
+    expect(errors).toEqual(expect.arrayContaining([
+      expect.objectContaining({ eventid: derived.id, eventname: "Patient-open", subscribername: "Mute Live" }),
+      expect.objectContaining({ eventid: derivedInReplay.id, eventname: "Patient-open", subscribername: "Mute Replayed" }),
+    ]));
+    for (const c of [live, replayed]) {
+      expect(await c.frame(2)).toMatchObject({ "hub.mode": "denied", "hub.reason": expect.stringContaining("unresponsive") });
+      expect((await c.waitClose()).code).toBe(1000);
+    }
+    await watcher.client.quiet(3);
   });
 });

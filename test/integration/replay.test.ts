@@ -1,9 +1,11 @@
 // FHIRcast 3.0.0 §2.4 (requirements §2.4): after the confirmation the hub SHALL send the current
 // context: for each anchor type the most recent `*-open` with no matching close, filtered to the
 // subscriber's events, in original order, with original id and timestamp and the current versionId.
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import type { Topic } from "../../src/topic";
 import {
-  asDistributedOpen, encounterClose, encounterOpen, patientClose, patientOpen, publish, reportOpen, subscriber, uniqueTopic,
+  asDistributedOpen, connect, encounterClose, expireAnswers, subscribe, topicStub, encounterOpen, patientClose, patientOpen, publish, reportOpen, subscriber, uniqueTopic,
 } from "../helpers/hub";
 
 /** Publishes each event (expecting 202) and returns the frames a listener subscribed to everything received. */
@@ -114,5 +116,87 @@ describe("current-context replay on connect (§2.4 SHALL)", () => {
     expect(client.frames[1]).toEqual(frames[0]);
     client.close();
     listener.close();
+  });
+});
+
+/** Waits until no subscriber of the topic owes an answer (the inspector's count). */
+async function settled(topic: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  const pending = () => runInDurableObject(topicStub(topic), (instance: Topic) => instance.inspect());
+  while ((await pending()).subscribers.some((s) => s.pendingAcks > 0)) {
+    if (Date.now() > deadline) throw new Error("answers still pending after 5 s");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The SyncError frame's codings (eventid, eventname, subscribername) and diagnostics. */
+function syncErrorAbout(frame: any) {
+  expect(frame.event["hub.event"]).toBe("SyncError");
+  const issue = frame.event.context[0].resource.issue[0];
+  const codes = Object.fromEntries(issue.details.coding.map((c: { system: string; code: string }) => [c.system.split("/").pop(), c.code]));
+  return { ...codes, diagnostics: issue.diagnostics as string };
+}
+
+describe("replayed events are acknowledged like live ones (§2.4 indistinguishable, §2.5 SyncError for every failed notification)", () => {
+  it("a new subscriber that answers the replayed open with 409 makes the hub send a SyncError naming that event to the other SyncError subscribers", async () => {
+    const topic = uniqueTopic("replay-ack");
+    const watcher = await subscriber(topic, "Patient-open,SyncError");
+    const open = patientOpen(topic, "p1");
+    expect((await publish(open)).status).toBe(202);
+    await watcher.client.waitFrames(2);
+    const endpoint = await subscribe(topic, "Patient-open", { "subscriber.name": "Late Refuser" });
+    const late = await connect(endpoint, 409);
+    expect((await late.frame(1)).id).toBe(open.id); // the replay
+    const sync = syncErrorAbout(await watcher.client.frame(2));
+    expect(sync).toMatchObject({ eventid: open.id, eventname: "Patient-open", subscribername: "Late Refuser" });
+    expect(sync.diagnostics).toContain("status 409");
+    await watcher.client.quiet(3);
+  });
+
+  it("a new subscriber that never answers the replay is found unresponsive: SyncError about the replayed event, then denied and closed", async () => {
+    const topic = uniqueTopic("replay-mute");
+    const watcher = await subscriber(topic, "Patient-open,SyncError");
+    const open = patientOpen(topic, "p1");
+    expect((await publish(open)).status).toBe(202);
+    await watcher.client.waitFrames(2);
+    const mute = await connect(await subscribe(topic, "Patient-open", { "subscriber.name": "Mute Late App" }), null);
+    expect((await mute.frame(1)).id).toBe(open.id);
+    await expireAnswers(topic);
+    const sync = syncErrorAbout(await watcher.client.frame(2));
+    expect(sync).toMatchObject({ eventid: open.id, eventname: "Patient-open", subscribername: "Mute Late App" });
+    expect(sync.diagnostics).toContain("did not acknowledge");
+    expect(await mute.frame(2)).toMatchObject({ "hub.mode": "denied", "hub.reason": expect.stringContaining("unresponsive") });
+    expect((await mute.waitClose()).code).toBe(1000);
+    await watcher.client.quiet(3);
+  });
+
+  it("a subscriber that leaves the replay and then a live event unanswered is reported for the replay, the first it failed", async () => {
+    const topic = uniqueTopic("replay-first");
+    const watcher = await subscriber(topic, "Patient-open,Patient-close,SyncError");
+    const open = patientOpen(topic, "p1");
+    await publish(open);
+    await watcher.client.waitFrames(2);
+    const mute = await connect(await subscribe(topic, "Patient-open,Patient-close", { "subscriber.name": "Mute" }), null);
+    expect((await mute.frame(1)).id).toBe(open.id);
+    const close = patientClose(topic, "p1");
+    await publish(close);
+    expect((await mute.frame(2)).id).toBe(close.id);
+    await watcher.client.waitFrames(3);
+    await expireAnswers(topic);
+    expect(syncErrorAbout(await watcher.client.frame(3))).toMatchObject({ eventid: open.id, subscribername: "Mute" });
+    expect((await mute.waitClose()).code).toBe(1000);
+    await watcher.client.quiet(4); // one SyncError: the unresponsive subscriber was ended by its first miss
+  });
+
+  it("a replay answered with 200 is settled: no SyncError when the timeout passes, and the subscriber stays", async () => {
+    const topic = uniqueTopic("replay-ok");
+    const watcher = await subscriber(topic, "Patient-open,SyncError");
+    await publish(patientOpen(topic, "p1"));
+    await watcher.client.waitFrames(2);
+    const { client } = await subscriber(topic, "Patient-open", {}, 1);
+    await settled(topic); // its answer reached the hub
+    await expireAnswers(topic);
+    await watcher.client.quiet(2);
+    expect(client.closed).toBeUndefined();
   });
 });

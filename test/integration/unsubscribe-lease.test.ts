@@ -3,7 +3,7 @@
 // by the topic object's alarm.
 import { describe, expect, it } from "vitest";
 import {
-  connect, expectText, form, hubFetch, patientOpen, publish, subscribe, subscribeForm, subscriber, topicSql, unsubscribe,
+  connect, expectText, form, hubFetch, mintToken, patientOpen, publish, subscribe, subscribeForm, subscriber, topicSql, unsubscribe,
   uniqueTopic,
 } from "../helpers/hub";
 
@@ -128,3 +128,50 @@ describe("lease expiry (§2.8 SHALL unsubscribe and close when the lease expires
     long.client.close();
   });
 });
+
+describe("a token-capped lease runs from the subscribe (issue 21 item 2)", () => {
+  /** Subscribes with a token that expires `seconds` from now (its `exp` is what the row holds until the socket connects). */
+  async function subscribeWithShortToken(topic: string, seconds: number) {
+    const token = await mintToken({}, { expiresIn: seconds });
+    const init = subscribeForm(topic, "Patient-open");
+    const res = await hubFetch("/api/hub", { ...init, headers: { ...(init.headers as Record<string, string>), Authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(202);
+    const endpoint = ((await res.json()) as { "hub.channel.endpoint": string })["hub.channel.endpoint"];
+    return { endpoint, subscribedAt: Date.now() };
+  }
+
+  it("the confirmation's hub.lease_seconds is what remains at the moment it is sent, never past the token's exp", async () => {
+    const topic = uniqueTopic("lease-token");
+    const { endpoint, subscribedAt } = await subscribeWithShortToken(topic, 6);
+    const tokenExp = (await topicSql<{ expires_at: number }>(topic, `SELECT expires_at FROM subscriptions`))[0]!.expires_at;
+    // The app connects a while after subscribing (here 2 s later).
+    await until(() => Date.now() >= subscribedAt + 2000);
+    const client = await connect(endpoint);
+    const confirmation = (await client.frame(0)) as { "hub.mode": string; "hub.lease_seconds": number };
+    const left = (tokenExp - Date.now()) / 1000;
+    expect(confirmation["hub.mode"]).toBe("subscribe");
+    expect(confirmation["hub.lease_seconds"]).toBeGreaterThanOrEqual(1);
+    expect(confirmation["hub.lease_seconds"]).toBeLessThanOrEqual(left);
+    client.close();
+  });
+
+  it("a socket that connects after the token expired is denied: no confirmation with a lease of 0", async () => {
+    const topic = uniqueTopic("lease-token");
+    const { endpoint } = await subscribeWithShortToken(topic, 2);
+    const tokenExp = (await topicSql<{ expires_at: number }>(topic, `SELECT expires_at FROM subscriptions`))[0]!.expires_at;
+    await until(() => Date.now() > tokenExp);
+    const client = await connect(endpoint);
+    expect(await client.frame(0)).toMatchObject({ "hub.mode": "denied", "hub.reason": expect.stringMatching(/expired/) });
+    await client.waitClose();
+    expect(await topicSql(topic, `SELECT id FROM subscriptions`)).toEqual([]);
+  });
+});
+
+/** Waits (polling every 50 ms, at most 10 s) until `cond` holds. */
+async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

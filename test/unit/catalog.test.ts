@@ -2,6 +2,7 @@
 // lookup (§6.1 "names are unique and case-insensitive"), the generic X-update/X-select pair, and the
 // proprietary-name rule (§6.1: reverse-domain notation, SHALL NOT contain "-").
 import { describe, expect, it } from "vitest";
+import { validatePublish } from "../../src/protocol/publish";
 import {
   ANCHORS,
   EventCatalog,
@@ -63,6 +64,14 @@ describe("STU3 event catalog", () => {
     for (const name of ["heartbeat", "Home-close", "logout", "hibernate", "userlogout-open"]) {
       expect(catalog.get(name)).toBeUndefined();
     }
+  });
+
+  it("offers the legacy heartbeat only when asked (HEARTBEAT_SECONDS > 0): listed, subscribable, never publishable", () => {
+    const catalog = new EventCatalog([], { heartbeat: true });
+    expect(catalog.names()).toContain("heartbeat");
+    expect(catalog.get("HEARTBEAT")?.hubOnly).toBe(true);
+    const published = validatePublish({ timestamp: new Date().toISOString(), id: "h1", event: { "hub.topic": "t", "hub.event": "heartbeat", context: [] } }, catalog);
+    expect(published).toMatchObject({ ok: false, status: 400, detail: expect.stringContaining("sent by the hub") });
   });
 
   it("uses the legacy anchor keys study and report (§6.2)", () => {

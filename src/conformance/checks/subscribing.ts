@@ -1,11 +1,14 @@
 // Subscribing (FHIRcast 3.0.0 §2.4): the subscription request, the 202 response, the confirmation
 // frame, events as a case-insensitive set, re-subscribe, the lease cap, and what real clients send.
 import { endpointOf } from "../context.ts";
-import { isObject } from "../http.ts";
+import { isObject, jwtPayload } from "../http.ts";
 import { patientClose, patientOpen, uid } from "../fixtures.ts";
 import { type Check, assert, brief, skip } from "../types.ts";
 import { EVENTS, SUBSCRIBING } from "./spec.ts";
 import { assertRefused, eventList } from "./util.ts";
+
+/** How long the lease check waits between subscribing and connecting. */
+const CONNECT_DELAY_MS = 3000;
 
 export const subscribingChecks: Check[] = [
   {
@@ -208,6 +211,33 @@ export const subscribingChecks: Check[] = [
       await ctx.sleep(300);
       assert(!ws.find((f) => f.id === open.id), "Patient-open was still delivered after re-subscribing to Patient-close only");
       if (returned !== undefined && returned !== endpoint) return `the 202 named another endpoint (${returned})`;
+    },
+  },
+  {
+    id: "subscribing.lease-remaining-at-confirmation",
+    section: "subscribing",
+    level: "SHALL",
+    title: "Connecting a while after subscribing: the confirmed lease still ends by the token's expiry",
+    requirement: "hub.lease_seconds in the confirmation is the lease that remains when it is sent: with OAuth the subscription SHALL NOT outlive the access token, also when the socket connects a while after the subscribe.",
+    spec: SUBSCRIBING,
+    requires: ["credentials"],
+    slow: true,
+    async run(ctx) {
+      const s = await ctx.session();
+      if (s.expiresIn === undefined) skip("the token's lifetime is unknown (no expires_in, not a JWT)");
+      // The token's expiry: its JWT `exp` when readable, else the lifetime the token endpoint stated.
+      const exp = s.token ? jwtPayload(s.token)?.exp : undefined;
+      const tokenEnd = typeof exp === "number" ? exp * 1000 : Date.now() + s.expiresIn * 1000;
+      const endpoint = await ctx.subscribe(s, "Patient-open", { "hub.lease_seconds": String(10 * 365 * 86400) });
+      await ctx.sleep(CONNECT_DELAY_MS);
+      const ws = await ctx.connect(endpoint);
+      const confirmation = await ws.first(ctx.waitMs);
+      const lease = confirmation["hub.lease_seconds"];
+      assert(typeof lease === "number", `hub.lease_seconds is ${brief(lease)}`);
+      const left = Math.floor((tokenEnd - ws.frames[0]!.at) / 1000);
+      // One second of slack for rounding (the hub may count from a moment before the frame arrived).
+      assert(lease <= left + 1, `connected ${CONNECT_DELAY_MS} ms after subscribing with a token that had ${left} s left: the confirmation says ${lease} s`);
+      return `confirmed ${lease} s with ${left} s left on the token`;
     },
   },
   {

@@ -1,10 +1,10 @@
 // SyncError (FHIRcast 3.0.0 §2.5, §3.2.1), when the hub lists SyncError in eventsSupported.
 import type { CheckContext } from "../context.ts";
 
-import { type Json, notification, patientOpen, uid } from "../fixtures.ts";
+import { encounterOpen, type Json, notification, patientClose, patientOpen, uid } from "../fixtures.ts";
 import { type Check, assert, brief, skip } from "../types.ts";
 import type { HubSocket } from "../ws.ts";
-import { RECEIVE, SYNCERROR } from "./spec.ts";
+import { RECEIVE, SUBSCRIBING, SYNCERROR } from "./spec.ts";
 import { isEvent, isTimestamp, sameName, syncErrorInfo } from "./util.ts";
 
 const SUBSCRIBER_NAME = "Conformance Subscriber B";
@@ -48,6 +48,12 @@ function checkProfile(se: Record<string, any>, topic: string, event: Json): stri
   if (system) return `subscriber coding uses the 3-2-1 example's ".../syncerror/subscriber" system, not the profile's ".../subscribername"`;
   if (info.subscriberName !== SUBSCRIBER_NAME) return `subscribername is "${info.subscriberName}" (subscriber.name was "${SUBSCRIBER_NAME}")`;
 }
+
+/** How long a hub may take to find an event unanswered: the spec's 10 s, plus the kit's wait. */
+const timeoutWait = (ctx: CheckContext) => 10_000 + ctx.waitMs;
+
+const REPLAY_REQ =
+  "The current-context replay SHALL be indistinguishable from live event notifications (2.4), and the Hub SHALL send a SyncError to the other Subscribers for every event notification a Subscriber refuses or fails (2.5).";
 
 const ACK_REQ = "If a Subscriber acknowledges with 409 or another 4xx, or with 500 or another 5xx, the Hub SHALL send a SyncError (refused / not delivered) to the other Subscribers of the topic.";
 
@@ -207,6 +213,82 @@ export const syncErrorChecks: Check[] = [
       await a.ws.waitEvent(probe.id, ctx.waitMs);
       assert(!b.ws.find((f) => f.id === probe.id), "the unresponsive subscriber still received events");
       return closed ? `${b.ws.describeClose(closed)}${denied ? " after a denial" : ""}` : "denied (socket left open)";
+    },
+  },
+  {
+    id: "syncerror.replay-ack-409",
+    section: "syncerror",
+    level: "SHALL",
+    title: "A new subscriber answering the replayed open with 409 makes the hub send a SyncError about it",
+    requirement: REPLAY_REQ,
+    spec: SUBSCRIBING,
+    requires: ["syncError"],
+    async run(ctx) {
+      const s = await ctx.session();
+      const a = await ctx.subscriber(s, "Patient-open,SyncError");
+      const open = patientOpen(s.topic, uid("p"));
+      await ctx.publishOk(s, open);
+      await a.ws.waitEvent(open.id, ctx.waitMs);
+      const b = await ctx.subscriber(s, "Patient-open", { "subscriber.name": SUBSCRIBER_NAME }, { auto: true, status: 409 });
+      await b.ws.waitEvent(open.id, ctx.waitMs, `the replayed Patient-open (${open.id}) for the new subscriber`);
+      const se = await syncErrorAbout(ctx, a.ws, open.id, ctx.waitMs, `a SyncError about the replayed event ${open.id}, which the new subscriber answered with 409`);
+      const name = syncErrorInfo(se)?.eventName;
+      assert(sameName(name, "Patient-open"), `the SyncError's eventname is ${brief(name)}, expected Patient-open`);
+    },
+  },
+  {
+    id: "syncerror.derived-ack-409",
+    section: "syncerror",
+    level: "SHALL",
+    title: "A subscriber answering a derived open with 409 makes the hub send a SyncError naming that derived event",
+    requirement: "When the Hub derives events (2.5, experimental: an Encounter-open implies a Patient-open), they are event notifications like any other: a refusal SHALL produce a SyncError to the other Subscribers.",
+    spec: RECEIVE,
+    requires: ["syncError"],
+    async run(ctx) {
+      ctx.needEvents("Encounter-open");
+      const s = await ctx.session();
+      const b = await ctx.subscriber(s, "Patient-open", { "subscriber.name": SUBSCRIBER_NAME }, { auto: true, status: 409 });
+      const a = await ctx.subscriber(s, "Encounter-open,SyncError");
+      const pid = uid("p");
+      const enc = encounterOpen(s.topic, uid("e"), pid);
+      await ctx.publishOk(s, enc);
+      await a.ws.waitEvent(enc.id, ctx.waitMs);
+      const derived = await b.ws.until(() => b.ws.find((f) => isEvent(f, "Patient-open")) !== undefined, ctx.waitMs);
+      if (!derived) skip("the hub sent no derived Patient-open for an Encounter-open (derived events are experimental)");
+      const d = b.ws.find((f) => isEvent(f, "Patient-open"))!;
+      const se = await syncErrorAbout(ctx, a.ws, d.id, ctx.waitMs, `a SyncError about the derived Patient-open ${d.id}, which its subscriber answered with 409`);
+      const name = syncErrorInfo(se)?.eventName;
+      assert(sameName(name, "Patient-open"), `the SyncError's eventname is ${brief(name)}, expected Patient-open`);
+    },
+  },
+  {
+    id: "syncerror.replay-unanswered",
+    section: "syncerror",
+    level: "SHALL",
+    title: "A replayed event left unanswered is treated like a live one (timeout SyncError)",
+    requirement: `${REPLAY_REQ} A hub that reports unanswered live events (MAY, after 10 s) reports unanswered replayed ones the same way.`,
+    spec: SUBSCRIBING,
+    requires: ["syncError"],
+    slow: true,
+    async run(ctx) {
+      const s = await ctx.session();
+      const a = await ctx.subscriber(s, "Patient-open,Patient-close,SyncError");
+      const pid = uid("p");
+      const open = patientOpen(s.topic, pid);
+      await ctx.publishOk(s, open);
+      await a.ws.waitEvent(open.id, ctx.waitMs);
+      const b = await ctx.subscriber(s, "Patient-open,Patient-close", { "subscriber.name": SUBSCRIBER_NAME }, { auto: false });
+      await b.ws.waitEvent(open.id, ctx.waitMs, `the replayed Patient-open (${open.id})`);
+      // A live event B leaves unanswered too: it tells a hub without timeout SyncErrors (MAY) from one
+      // that forgets replayed events.
+      const close = patientClose(s.topic, pid);
+      await ctx.publishOk(s, close);
+      await b.ws.waitEvent(close.id, ctx.waitMs);
+      const about = (id: string) => a.ws.find((f) => isEvent(f, "SyncError") && syncErrorInfo(f)?.eventId === id);
+      await a.ws.until(() => about(open.id) !== undefined || about(close.id) !== undefined, timeoutWait(ctx));
+      if (!about(open.id) && !about(close.id)) skip(`no SyncError within ${timeoutWait(ctx)} ms about unanswered events: the hub does not generate timeout SyncErrors (MAY)`);
+      await a.ws.until(() => about(open.id) !== undefined, ctx.waitMs);
+      assert(about(open.id), `the hub reported the unanswered live Patient-close (${close.id}) but not the unanswered replayed Patient-open (${open.id})`);
     },
   },
 ];

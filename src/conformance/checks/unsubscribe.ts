@@ -2,10 +2,16 @@
 import { isObject } from "../http.ts";
 import { patientOpen, uid } from "../fixtures.ts";
 import { type Check, assert, brief } from "../types.ts";
+import type { HubSocket } from "../ws.ts";
 import { SUBSCRIBING } from "./spec.ts";
 import { assertRefused, tamper } from "./util.ts";
 
 const isDenial = (f: Record<string, any>) => f["hub.mode"] === "denied";
+
+/** A hub-closed connection should be done this soon after the close frame. */
+const PROMPT_CLOSE_MS = 1000;
+/** How long the close check waits for a subscriber that never sent a frame (only reported). */
+const SILENT_WAIT_MS = 15_000;
 
 export const unsubscribeChecks: Check[] = [
   {
@@ -40,6 +46,44 @@ export const unsubscribeChecks: Check[] = [
       const d = await ws.waitFor(isDenial, ctx.waitMs, "a denial frame after unsubscribe", 1);
       assert(d["hub.topic"] === s.topic, `denial hub.topic is ${brief(d["hub.topic"])}, expected "${s.topic}"`);
       assert(typeof d["hub.events"] === "string", `denial hub.events is ${brief(d["hub.events"])}, expected a string`);
+    },
+  },
+  {
+    id: "unsubscribe.close-completes",
+    section: "unsubscribe",
+    level: "SHOULD",
+    title: "A hub-closed socket finishes closing promptly (close event within 1 s of the close frame)",
+    requirement: "The Hub closes the unsubscribed WebSocket; once the closing handshake is done the server closes the connection (RFC 6455 §7.1.1), so the client's close event follows the Hub's close frame within 1 s.",
+    spec: SUBSCRIBING,
+    slow: true,
+    async run(ctx) {
+      const s = await ctx.session();
+      // A subscriber that received an event and answered it, as every subscriber does, and one that
+      // never sent a frame (no event reached it): some runtimes finish the latter's close much later.
+      const answering = await ctx.subscriber(s, "Patient-open");
+      const silent = await ctx.subscriber(s, "Patient-close");
+      const open = patientOpen(s.topic, uid("p"));
+      await ctx.publishOk(s, open);
+      await answering.ws.waitEvent(open.id, ctx.waitMs);
+      await ctx.sleep(200); // its answer reaches the hub
+      for (const sub of [answering, silent]) {
+        const res = await ctx.unsubscribe(s, sub.endpoint);
+        assert(res.status === 202, `unsubscribe answered ${res.status} ${brief(res.text)}`);
+      }
+      /** Milliseconds from the denial frame (sent just before the close frame) to the close event. */
+      const closeDelay = async (ws: HubSocket, waitMs: number): Promise<number | undefined> => {
+        await ws.waitFor(isDenial, ctx.waitMs, "a denial frame after unsubscribe", 1);
+        await ws.until(() => ws.closedAt !== undefined, waitMs);
+        const denial = ws.frames.find((f) => isObject(f.json) && isDenial(f.json))!;
+        return ws.closedAt === undefined ? undefined : ws.closedAt - denial.at;
+      };
+      const answered = await closeDelay(answering.ws, PROMPT_CLOSE_MS + ctx.waitMs);
+      assert(answered !== undefined, `the connection of a subscriber that had answered an event had not closed ${PROMPT_CLOSE_MS + ctx.waitMs} ms after the hub's denial (${answering.ws.closedByPeer ? "close frame received, TCP connection still open" : "no close frame"})`);
+      assert(answered <= PROMPT_CLOSE_MS, `the close event of a subscriber that had answered an event came ${answered} ms after the hub's denial and close frame`);
+      // Reported, not judged: the closing handshake is done, the delay is the server runtime's.
+      const quiet = await closeDelay(silent.ws, SILENT_WAIT_MS);
+      const other = quiet === undefined ? `not within ${SILENT_WAIT_MS / 1000} s` : `after ${(quiet / 1000).toFixed(1)} s`;
+      return `closed ${answered} ms after the denial; a subscriber that had never sent a frame: ${other}`;
     },
   },
   {
