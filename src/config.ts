@@ -28,6 +28,21 @@ export interface AuthConfig {
   tokenCacheSeconds: number;
   /** A mode allowed here but dangerous (dev on a self-hosted server): said at error level at every start. */
   risk?: string;
+  /** RFC 7662 token introspection (smart mode); undefined: every token must be a JWT. */
+  introspection?: IntrospectionConfig;
+}
+
+/** How the hub asks the authorization server about a token (docs/operations.md "Connect your authorization server"). */
+export interface IntrospectionConfig {
+  /** SMART_INTROSPECTION_URL; undefined: the discovery document's `introspection_endpoint`. */
+  url?: string;
+  /** The hub's own client credentials at the authorization server (secrets). */
+  clientId: string;
+  clientSecret: string;
+  /** `opaque`: only tokens that are not JWTs; `always`: every token. */
+  when: "opaque" | "always";
+  /** The member of the introspection answer that binds the token to one topic. */
+  topicMember: string;
 }
 
 /**
@@ -125,6 +140,11 @@ export interface Env {
   TOPIC_BINDING?: string;
   JWKS_CACHE_SECONDS?: string;
   TOKEN_CACHE_SECONDS?: string;
+  SMART_INTROSPECTION_URL?: string;
+  INTROSPECTION_CLIENT_ID?: string;
+  INTROSPECTION_CLIENT_SECRET?: string;
+  INTROSPECT?: string;
+  INTROSPECTION_TOPIC_MEMBER?: string;
   ALLOWED_ORIGINS?: string;
   MAX_SUBSCRIPTIONS_PER_TOPIC?: string;
   MAX_INSPECTORS_PER_TOPIC?: string;
@@ -218,9 +238,20 @@ function readAuth(env: Env): AuthConfig {
     auth.risk = "AUTH_MODE=dev on a self-hosted hub: anyone who reaches it can mint tokens for any topic at /auth/token; for trying the build locally only, use AUTH_MODE=smart on a server";
   }
   if (mode === "smart") {
+    const introspectionUrl = env.SMART_INTROSPECTION_URL?.trim() || undefined;
+    const clientId = env.INTROSPECTION_CLIENT_ID?.trim() || undefined;
+    const clientSecret = env.INTROSPECTION_CLIENT_SECRET ?? undefined;
+    const when = oneOf("INTROSPECT", env.INTROSPECT, ["opaque", "always"] as const) ?? "opaque";
+    // Introspection is on when the hub has credentials for it; the endpoint may come from discovery.
+    if (clientId && clientSecret) {
+      auth.introspection = { url: introspectionUrl, clientId, clientSecret, when, topicMember: env.INTROSPECTION_TOPIC_MEMBER?.trim() || "hub.topic" };
+    }
     const missing = [
-      !auth.jwksUrl && "SMART_JWKS_URL",
+      // Without SMART_JWKS_URL the keys come from the issuer's discovery document (src/auth/discovery.ts).
       !auth.issuer && "SMART_ISSUER",
+      auth.issuer && !auth.jwksUrl && !httpUrl(auth.issuer) && `SMART_ISSUER (discovery needs an http(s) URL: "${auth.issuer}")`,
+      introspectionUrl && !httpUrl(introspectionUrl) && `SMART_INTROSPECTION_URL (not an http(s) URL: "${introspectionUrl}")`,
+      (introspectionUrl || when === "always") && !auth.introspection && "INTROSPECTION_CLIENT_ID and INTROSPECTION_CLIENT_SECRET (introspection is configured)",
       !auth.audience && "SMART_AUDIENCE",
       auth.jwksUrl && !httpUrl(auth.jwksUrl) && `SMART_JWKS_URL (not an http(s) URL: "${auth.jwksUrl}")`,
       auth.algorithms.length === 0 && "AUTH_ALGORITHMS",

@@ -1,13 +1,17 @@
 // Bearer token verification (FHIRcast 3.0.0 §2.2, §4.3; SMART on FHIR) with jose. Three modes:
-//  smart — tokens from the configured authorization server (remote JWKS, issuer, audience);
+//  smart — tokens from the configured authorization server: JWTs against its keys (SMART_JWKS_URL, or
+//          `jwks_uri` from its discovery document), opaque tokens by introspection (RFC 7662), issuer,
+//          audience;
 //  dev   — tokens from the hub's own development issuer (src/auth/dev-issuer.ts), verified the same way;
 //  open  — no tokens at all, for quick local experiments only (logged loudly; refused outside
 //          HUB_ENV=development, src/config.ts).
-import { createLocalJWKSet, errors, type JWTPayload, jwtVerify, type JWTVerifyGetKey } from "jose";
+import { createLocalJWKSet, decodeProtectedHeader, errors, type JWTPayload, jwtVerify, type JWTVerifyGetKey } from "jose";
 import { type AuthConfig, type Env, hubSettings } from "../config";
 import { fail, ok, type Result } from "../protocol/wire";
 import { log } from "../log";
 import { devPublicJwks, DEV_AUDIENCE, DEV_ISSUER } from "./dev-issuer";
+import { DiscoveryUnavailable, serverMetadata } from "./discovery";
+import { introspect, IntrospectionUnavailable } from "./introspection";
 import { KeySetUnavailable, remoteKeys } from "./remote-keys";
 import { type Grant, parseScopes } from "./scopes";
 
@@ -71,7 +75,45 @@ function bearer(request: Request): string | undefined {
 
 async function keySet(env: Env, auth: AuthConfig): Promise<JWTVerifyGetKey> {
   if (auth.mode === "dev") return createLocalJWKSet(await devPublicJwks(env));
-  return remoteKeys(auth.jwksUrl!, auth.jwksCacheSeconds);
+  // An explicit SMART_JWKS_URL wins over discovery.
+  if (auth.jwksUrl) return remoteKeys(auth.jwksUrl, auth.jwksCacheSeconds);
+  const { jwksUri } = await serverMetadata(auth.issuer!, auth.jwksCacheSeconds);
+  if (!jwksUri) throw new NoEndpoint("jwks_uri");
+  return remoteKeys(jwksUri, auth.jwksCacheSeconds);
+}
+
+/** The discovery document lacks an endpoint the hub needs: a configuration fault, 503. */
+class NoEndpoint extends Error {
+  constructor(readonly member: string) {
+    super(`the authorization server's discovery document names no ${member}`);
+  }
+}
+
+/** A JWS compact serialization (three parts, a JSON header); anything else is opaque. */
+function isJwt(token: string): boolean {
+  if (token.split(".").length !== 3) return false;
+  try {
+    decodeProtectedHeader(token);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** 503 for a fault of the hub's side of authentication: the token was not judged, the client keeps it. */
+function notJudged(e: unknown, auth: AuthConfig): Result<Principal> | undefined {
+  const retry = (what: string, retryAfter: number) =>
+    ({ ...fail(503, "transient", `${what}; try again shortly, the token was not judged`), retryAfter });
+  if (e instanceof KeySetUnavailable) {
+    return retry(`the authorization server's signing keys (${auth.jwksUrl ? "SMART_JWKS_URL" : "jwks_uri from discovery"}) could not be fetched`, e.retryAfter);
+  }
+  if (e instanceof DiscoveryUnavailable) return retry(`the authorization server's discovery document (${e.url}) could not be read`, e.retryAfter);
+  if (e instanceof IntrospectionUnavailable) return retry("the authorization server's introspection endpoint did not answer", e.retryAfter);
+  if (e instanceof NoEndpoint) {
+    log("auth.discovery.incomplete", { issuer: auth.issuer, missing: e.member }, "warn");
+    return retry(e.message, 60);
+  }
+  return undefined;
 }
 
 /**
@@ -124,7 +166,8 @@ const VERIFIED_MAX = 1000;
 function tokenCache(auth: AuthConfig): Map<string, { principal: Principal; until: number }> {
   let key = cacheKeys.get(auth);
   if (key === undefined) {
-    key = JSON.stringify([auth.mode, auth.jwksUrl, auth.issuer, auth.audience, auth.algorithms, auth.topicClaim]);
+    const i = auth.introspection;
+    key = JSON.stringify([auth.mode, auth.jwksUrl, auth.issuer, auth.audience, auth.algorithms, auth.topicClaim, i && [i.url, i.clientId, i.when, i.topicMember]]);
     cacheKeys.set(auth, key);
   }
   let cache = verified.get(key);
@@ -139,6 +182,16 @@ function remember(cache: Map<string, { principal: Principal; until: number }>, t
 }
 
 async function verify(token: string, env: Env, auth: AuthConfig): Promise<Result<Principal>> {
+  const i = auth.introspection;
+  if (auth.mode === "smart" && i && (i.when === "always" || !isJwt(token))) {
+    try {
+      return await byIntrospection(token, auth);
+    } catch (e) {
+      const r = notJudged(e, auth);
+      if (r) return r;
+      throw e;
+    }
+  }
   let payload: JWTPayload;
   try {
     ({ payload } = await jwtVerify(token, await keySet(env, auth), {
@@ -148,9 +201,8 @@ async function verify(token: string, env: Env, auth: AuthConfig): Promise<Result
       requiredClaims: ["exp"],
     }));
   } catch (e) {
-    if (e instanceof KeySetUnavailable) {
-      return { ...fail(503, "transient", "the authorization server's signing keys (SMART_JWKS_URL) could not be fetched; try again shortly, the token was not judged"), retryAfter: e.retryAfter };
-    }
+    const r = notJudged(e, auth);
+    if (r) return r;
     return unauthorized(describeJoseError(e));
   }
   // jose checks iat only against a maximum token age; a token "issued" in the future is a clock or
@@ -173,6 +225,44 @@ async function verify(token: string, env: Env, auth: AuthConfig): Promise<Result
     scopes: scope.split(/\s+/).filter(Boolean),
     topic: topicClaim as string | undefined,
     expiresAt: payload.exp! * 1000,
+  });
+}
+
+/**
+ * An RFC 7662 answer as a caller: `active: false` is 401; the answer must name this hub's audience
+ * (a token for another resource server of the same authorization server is not ours) and, when it
+ * names an issuer, SMART_ISSUER. Scopes from `scope`, the client from `client_id` (else `sub`), the
+ * topic from INTROSPECTION_TOPIC_MEMBER under the same rules as the JWT claim.
+ */
+async function byIntrospection(token: string, auth: AuthConfig): Promise<Result<Principal>> {
+  const cfg = auth.introspection!;
+  let url = cfg.url;
+  if (!url) {
+    url = (await serverMetadata(auth.issuer!, auth.jwksCacheSeconds)).introspectionEndpoint;
+    if (!url) throw new NoEndpoint("introspection_endpoint (set SMART_INTROSPECTION_URL)");
+  }
+  const a = await introspect(token, url, cfg);
+  if (!a.active) return unauthorized("token is not active (revoked, expired or unknown to the authorization server)");
+  const nowS = Date.now() / 1000;
+  if (typeof a.exp === "number" && a.exp <= nowS) return unauthorized("token expired");
+  if (a.iss !== undefined && String(a.iss).replace(/\/+$/, "") !== auth.issuer!.replace(/\/+$/, "")) {
+    return unauthorized('token claim "iss" is not acceptable');
+  }
+  const aud = typeof a.aud === "string" ? [a.aud] : Array.isArray(a.aud) ? a.aud : [];
+  if (!aud.includes(auth.audience)) return unauthorized('token claim "aud" is not acceptable (the introspection answer must name this hub\'s SMART_AUDIENCE)');
+  const clientId = [a.client_id, a.sub].find((v): v is string => typeof v === "string" && v !== "");
+  if (!clientId) return unauthorized("token names no client (client_id or sub)");
+  const topic = a[cfg.topicMember];
+  if (topic !== undefined && (typeof topic !== "string" || topic === "")) {
+    return unauthorized(`token member "${cfg.topicMember}" must be a non-empty string`);
+  }
+  const scope = typeof a.scope === "string" ? a.scope : "";
+  return ok({
+    clientId,
+    grants: parseScopes(scope),
+    scopes: scope.split(/\s+/).filter(Boolean),
+    topic: topic as string | undefined,
+    expiresAt: typeof a.exp === "number" ? a.exp * 1000 : undefined,
   });
 }
 

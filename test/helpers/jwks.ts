@@ -23,6 +23,12 @@ export async function answer(url: string, status: number, contentType: string, b
   if (res.status !== 204) throw new Error(`JWKS server: PUT ${url} answered ${res.status}`);
 }
 
+/** The last request to `url`: its Authorization header and body. */
+export async function lastRequest(url: string): Promise<{ authorization?: string; body: string } | null> {
+  const u = new URL(url);
+  return (await (await fetch(`${u.origin}/__last${u.pathname}`)).json()) as { authorization?: string; body: string } | null;
+}
+
 /** Makes `url` serve these public keys as a JWKS. */
 export function serveKeys(url: string, ...keys: SigningKey[]): Promise<void> {
   return answer(url, 200, "application/json", JSON.stringify({ keys: keys.map((k) => k.publicJwk) }));
@@ -37,7 +43,7 @@ export async function fetchCount(url: string): Promise<number> {
 export interface SigningKey {
   kid: string;
   publicJwk: JWK;
-  /** A token signed with this key: SMART issuer and audience, every FHIRcast scope, valid for an hour, plus `claims`. */
+  /** A token signed with this key: SMART issuer (or `claims.iss`) and audience, every FHIRcast scope, valid for an hour, plus `claims`. */
   sign(claims?: Record<string, unknown>): Promise<string>;
 }
 
@@ -51,7 +57,7 @@ export async function signingKey(): Promise<SigningKey> {
       const now = Math.floor(Date.now() / 1000);
       return new SignJWT({ scope: "fhircast/*.* fhircast-hub/inspect", client_id: "smart-app", iat: now, ...claims })
         .setProtectedHeader({ alg: "ES256", kid, typ: "JWT" })
-        .setIssuer(SMART_ISSUER)
+        .setIssuer(typeof claims.iss === "string" ? claims.iss : SMART_ISSUER)
         .setAudience(SMART_AUDIENCE)
         .setSubject("smart-app")
         .setExpirationTime(now + 3600)
