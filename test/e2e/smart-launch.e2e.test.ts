@@ -12,7 +12,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FhircastClient, type ReceivedEvent } from "../../src/client";
 import { freePort, HubServer, http, patient, removeDir, tempStateDir, uniqueTopic } from "../helpers/server";
-import { type AppClient, RESOURCE_JWT, RESOURCE_OPAQUE, type SmartAs, startSmartAs } from "./support/smart-as";
+import { type AppClient, RESOURCE_JWT, RESOURCE_OPAQUE, RESOURCE_SHORT, SHORT_TTL_SECONDS, type SmartAs, startSmartAs } from "./support/smart-as";
 
 let dir: string;
 let hub: HubServer | undefined;
@@ -194,11 +194,22 @@ describe("the SMART launch against oidc-provider (JWT and opaque tokens, one hub
     expect((await contextStatus(topic, b.access_token)).text).toMatch(/not active/);
   });
 
+  it("an expired JWT is refused (401 token expired)", async () => {
+    const t = await tokenRequest(as!.ehr, { grant_type: "client_credentials", scope: "fhircast/*.read fhircast/*.write", resource: RESOURCE_SHORT, launch: as!.newLaunch(topic) });
+    expect((await contextStatus(topic, t.access_token)).status).toBe(200);
+    await within((SHORT_TTL_SECONDS + 3) * 1000, async () => (await contextStatus(topic, t.access_token)).status === 401);
+    expect((await contextStatus(topic, t.access_token)).text).toMatch(/token expired/);
+  });
+
   it("a provider outage fails closed: an opaque token the hub has not seen is 503, never accepted", async () => {
     const fresh = await tokenRequest(as!.ehr, { grant_type: "client_credentials", scope: "fhircast/*.read fhircast/*.write", resource: RESOURCE_OPAQUE, launch: as!.newLaunch(topic) });
     await as!.close();
     const r = await contextStatus(topic, fresh.access_token);
     expect(r.status).toBe(503);
     expect(r.text).toMatch(/introspection endpoint did not answer/);
+    // The hub's warning names the endpoint, never its credentials.
+    await within(5000, async () => hub!.output.includes("auth.introspection.unavailable"));
+    expect(hub!.output).toContain(`${as!.issuer}/token/introspection`);
+    expect(hub!.output).not.toContain(as!.introspector.client_secret);
   });
 });

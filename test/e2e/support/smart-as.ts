@@ -6,11 +6,15 @@
 // https://fhircast.hl7.org/STU3/index.html §2.1 "hub.url and hub.topic"). The same configuration is the
 // worked example of docs/operations.md "Connect your authorization server".
 import { createServer, type Server } from "node:http";
+import { exportJWK, generateKeyPair } from "jose";
 import Provider from "oidc-provider";
 
 /** Resource indicators (RFC 8707): the same hub audience, one issuing JWTs, one issuing opaque tokens. */
 export const RESOURCE_JWT = "urn:fhircast-hub:jwt";
 export const RESOURCE_OPAQUE = "urn:fhircast-hub:opaque";
+/** JWTs that expire after SHORT_TTL_SECONDS, for the expiry test. */
+export const RESOURCE_SHORT = "urn:fhircast-hub:short";
+export const SHORT_TTL_SECONDS = 2;
 export const FHIRCAST_SCOPES = "fhircast/*.read fhircast/*.write";
 
 export interface AppClient {
@@ -41,7 +45,10 @@ export async function startSmartAs(opts: { port: number; hubUrl: string; audienc
   const ehr = { client_id: "ehr", client_secret: secret() };
   const apps: AppClient[] = ["app-a", "app-b"].map((id) => ({ client_id: id, client_secret: secret(), redirect_uri: `http://127.0.0.1:${opts.port}/app-callback/${id}` }));
 
+  // The server's own signing key (RS256, what most EHR authorization servers use).
+  const { privateKey } = await generateKeyPair("RS256", { extractable: true });
   const provider = new Provider(issuer, {
+    jwks: { keys: [{ ...(await exportJWK(privateKey)), kid: crypto.randomUUID(), alg: "RS256", use: "sig" }] },
     clients: [
       ...apps.map((a) => ({
         client_id: a.client_id, client_secret: a.client_secret, redirect_uris: [a.redirect_uri],
@@ -56,20 +63,21 @@ export async function startSmartAs(opts: { port: number; hubUrl: string; audienc
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      // Only the hub may introspect; a client may revoke only its own tokens.
+      introspection: { enabled: true, allowedPolicy: (_ctx: unknown, client: { clientId: string }) => client.clientId === introspector.client_id },
+      revocation: { enabled: true, allowedPolicy: (_ctx: unknown, client: { clientId: string }, token: { clientId: string }) => client.clientId === token.clientId },
       resourceIndicators: {
         enabled: true,
         // The launch asks for one resource; the token endpoint then issues for it without repeating it.
         defaultResource: (_ctx: unknown, _client: unknown, oneOf?: string) => oneOf ?? RESOURCE_JWT,
         useGrantedResource: () => true,
         getResourceServerInfo: (_ctx: unknown, indicator: string) => {
-          if (indicator !== RESOURCE_JWT && indicator !== RESOURCE_OPAQUE) throw new Provider.errors.InvalidTarget();
+          if (![RESOURCE_JWT, RESOURCE_OPAQUE, RESOURCE_SHORT].includes(indicator)) throw new Provider.errors.InvalidTarget();
           return {
             scope: FHIRCAST_SCOPES,
             audience: opts.audience,
-            accessTokenTTL: 600,
-            accessTokenFormat: indicator === RESOURCE_JWT ? "jwt" : "opaque",
+            accessTokenTTL: indicator === RESOURCE_SHORT ? SHORT_TTL_SECONDS : 600,
+            accessTokenFormat: indicator === RESOURCE_OPAQUE ? "opaque" : "jwt",
             jwt: { sign: { alg: "RS256" } },
           };
         },
@@ -83,7 +91,8 @@ export async function startSmartAs(opts: { port: number; hubUrl: string; audienc
     interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
     // A clinician already signed in to the EHR: the interaction logs in and consents by itself.
     findAccount: (_ctx: unknown, sub: string) => ({ accountId: sub, claims: () => ({ sub }) }),
-    ttl: { AccessToken: 600, ClientCredentials: 600, AuthorizationCode: 60, Interaction: 300, Session: 3600, Grant: 3600 },
+    // Access token lifetimes come from the resource server (accessTokenTTL), oidc-provider's default ttl functions.
+    ttl: { AuthorizationCode: 60, Interaction: 300, Session: 3600, Grant: 3600 },
   });
 
   provider.use(async (ctx: any, next: () => Promise<void>) => {
