@@ -88,6 +88,29 @@ describe("discovery: SMART_ISSUER alone is enough", () => {
     });
   }
 
+  it("after an outage: requests within Retry-After do not fetch again; once the document is back the same token works", async () => {
+    const key = await signingKey();
+    const keysAt = jwksUrl("backkeys");
+    await serveKeys(keysAt, key);
+    const iss = jwksUrl("back");
+    const doc = `${iss}/.well-known/openid-configuration`;
+    await answer(doc, 500, "text/plain", "down");
+    const hub = hubWith({ SMART_ISSUER: iss, JWKS_CACHE_SECONDS: "1" });
+    const topic = uniqueTopic("back");
+    const token = await key.sign({ iss, "hub.topic": topic });
+    const first = await publish(hub, topic, token);
+    expect(first.status).toBe(503);
+    expect(first.headers.get("Retry-After")).toBe("1");
+    expect((await publish(hub, topic, token)).status).toBe(503);
+    expect(await fetchCount(doc)).toBe(1); // the second request was answered from the retry window
+    await answer(doc, 200, "application/json", JSON.stringify({ issuer: iss, jwks_uri: keysAt }));
+    const started = Date.now();
+    while ((await publish(hub, topic, token)).status !== 202) {
+      if (Date.now() - started > 3000) throw new Error("not accepted within 3 s of the document's return");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
   it("/.well-known/smart-configuration is read when openid-configuration is missing", async () => {
     const key = await signingKey();
     const keysAt = jwksUrl("smartkeys");
