@@ -248,6 +248,12 @@ async function byIntrospection(token: string, auth: AuthConfig): Promise<Result<
   if (a.iss !== undefined && String(a.iss).replace(/\/+$/, "") !== auth.issuer!.replace(/\/+$/, "")) {
     return unauthorized('token claim "iss" is not acceptable');
   }
+  // Only bearer access tokens: not a refresh token or a sender-constrained (DPoP, mTLS) token that
+  // the hub cannot check the binding of.
+  if (a.token_type !== undefined && String(a.token_type).toLowerCase() !== "bearer") {
+    return unauthorized(`token type "${String(a.token_type)}" is not a bearer access token`);
+  }
+  if (a.cnf !== undefined) return unauthorized("token is sender-constrained (cnf); the hub accepts bearer tokens only");
   const aud = typeof a.aud === "string" ? [a.aud] : Array.isArray(a.aud) ? a.aud : [];
   if (!aud.includes(auth.audience)) return unauthorized('token claim "aud" is not acceptable (the introspection answer must name this hub\'s SMART_AUDIENCE)');
   const clientId = [a.client_id, a.sub].find((v): v is string => typeof v === "string" && v !== "");

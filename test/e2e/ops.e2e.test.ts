@@ -87,7 +87,7 @@ describe("deployment configuration", () => {
     expect(prod.vars.TOPIC_BINDING).toBe("required");
     expect(Number(prod.vars.JWKS_CACHE_SECONDS) + Number(prod.vars.TOKEN_CACHE_SECONDS)).toBeLessThanOrEqual(300);
     // Fails closed until the SMART settings exist (secrets or vars added by the operator).
-    for (const name of ["SMART_JWKS_URL", "SMART_ISSUER", "SMART_AUDIENCE", "METRICS_TOKEN"]) expect(prod.vars[name]).toBeUndefined();
+    for (const name of ["SMART_JWKS_URL", "SMART_ISSUER", "SMART_AUDIENCE", "METRICS_TOKEN", "INTROSPECTION_CLIENT_ID", "INTROSPECTION_CLIENT_SECRET"]) expect(prod.vars[name]).toBeUndefined();
     for (const name of Object.keys(top.vars)) expect(Object.keys(prod.vars), `${name} restated in [env.production.vars]`).toContain(name);
     expect(prod.durable_objects.bindings.map((b) => b.name)).toEqual(["TOPIC"]); // no development issuer
     expect(prod.ratelimits.map((r) => r.name)).toContain("RATE_LIMITER");

@@ -173,6 +173,8 @@ describe("opaque tokens by introspection (RFC 7662)", () => {
     ["another issuer", { iss: "https://evil.example" }, 'claim "iss"'],
     ["no client", { client_id: undefined }, "names no client"],
     ["an empty topic", { "hub.topic": "" }, "must be a non-empty string"],
+    ["a DPoP token type", { token_type: "DPoP" }, "not a bearer access token"],
+    ["a sender constraint (cnf)", { cnf: { jkt: "abc" } }, "sender-constrained"],
   ];
   for (const [name, extra, needle] of refusals) {
     it(`an active answer with ${name}: 401`, async () => {
