@@ -248,8 +248,8 @@ async function byIntrospection(token: string, auth: AuthConfig): Promise<Result<
   if (a.iss !== undefined && String(a.iss).replace(/\/+$/, "") !== auth.issuer!.replace(/\/+$/, "")) {
     return unauthorized('token claim "iss" is not acceptable');
   }
-  // Only bearer tokens: a sender-constrained one (DPoP, mTLS) has a binding the hub cannot check. (A
-  // refresh token, which some servers introspect without a token_type, lacks the hub's `aud`.)
+  // Only bearer tokens: a sender-constrained one (DPoP, mTLS) has a binding the hub cannot check.
+  // (Servers that introspect refresh tokens may omit token_type for them; the `aud` check below still applies.)
   if (a.token_type !== undefined && String(a.token_type).toLowerCase() !== "bearer") {
     return unauthorized(`token type "${String(a.token_type)}" is not a bearer access token`);
   }
