@@ -4,11 +4,11 @@
 // answers is ./acks.ts (live events) and each socket's attachment (replayed and derived ones).
 import { count } from "../metrics";
 import type { Ack } from "../protocol/wire";
+import { ACK_CHECK_GAP_MS } from "./acks";
 import type { TopicCore } from "./core";
 import { inspectorEvent } from "./inspector";
 import { endSubscription } from "./subscription-end";
 import { ackOutcome, type SyncFailure, syncError } from "./sync";
-import { ACK_CHECK_GAP_MS } from "./acks";
 
 /**
  * Makes sure the acknowledgement check runs no later than `due`, the time an answer just awaited

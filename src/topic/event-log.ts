@@ -1,7 +1,7 @@
 // The event log's index in memory, by id: acknowledgements (N per event) and the resend check never
 // query SQL (the log has no index on `id`: docs/storage.md). Loaded from the log once per instance;
 // it keeps at least as many ids as the log holds rows, so an id it lacks is not in the log either.
-import { TopicStore, TRIM_EVERY } from "./store";
+import { type TopicStore, TRIM_EVERY } from "./store";
 
 /** What the index keeps of a logged event. */
 export interface LoggedEvent {
