@@ -1,7 +1,7 @@
 // Types for `cloudflare:workers` env and exports inside the test runtime.
 declare namespace Cloudflare {
   interface Env {
-    TOPIC: DurableObjectNamespace<import("../src/topic").Topic>;
+    TOPIC: DurableObjectNamespace<import("../src/topic/object").Topic>;
     ISSUER: DurableObjectNamespace<import("../src/auth/dev-issuer").DevIssuer>;
   }
   interface Exports {

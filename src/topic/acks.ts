@@ -12,7 +12,22 @@ export class AckDeadlines {
   /** Per seq (in seq order): recipients that have not answered, and when this instance accepted it. */
   private waiting = new Map<number, { recipients: number; acceptedAt?: number }>();
   /** Whether a stored `ack` row is known to be due no later than any event delivered from now on. */
-  rowSet = false;
+  private rowStands = false;
+
+  /** Whether an answer awaited from now on needs the `ack` deadline row written (none is known to stand). */
+  needsRow(): boolean {
+    return !this.rowStands;
+  }
+
+  /** The `ack` row was written, due no later than any answer awaited from now on. */
+  rowWritten(): void {
+    this.rowStands = true;
+  }
+
+  /** The alarm consumed the `ack` row: the next awaited answer writes one again. */
+  rowConsumed(): void {
+    this.rowStands = false;
+  }
 
   /** Rebuilds the state after a wake from the seqs each socket still owes. */
   load(pending: Iterable<number[] | undefined>): void {
@@ -62,6 +77,6 @@ export class AckDeadlines {
   /** Forgets everything (a fresh start or the topic's storage was deleted). */
   reset(): void {
     this.waiting = new Map();
-    this.rowSet = false;
+    this.rowStands = false;
   }
 }

@@ -110,9 +110,9 @@ export function overBudget(owed: number, unsent: number, bytes: number, budget: 
 
 /**
  * How long an in-memory attachment change may wait before it is written. Two writes per recipient
- * and event (delivery, answer) were about a tenth of the server's CPU per event on a busy topic; a
- * pending write keeps the object awake (it is not hibernated with work scheduled), so nothing is lost
- * to hibernation.
+ * and event (delivery, answer) were a measurable share of the server's CPU per event on a busy topic
+ * (docs/performance.md "Socket attachments"); a pending write keeps the object awake (it is not
+ * hibernated with work scheduled), so nothing is lost to hibernation.
  */
 export const ATTACHMENT_FLUSH_MS = 25;
 

@@ -81,9 +81,6 @@ export class TopicStore {
     this.sql.exec(`DELETE FROM subscriptions WHERE id = ?`, id);
     this.sql.exec(`DELETE FROM deadlines WHERE kind IN ('connect', 'lease') AND ref = ?`, id);
   }
-  lastSubscriptionAt(): number {
-    return this.sql.exec<{ t: number | null }>(`SELECT max(max(created_at, coalesce(connected_at, 0))) AS t FROM subscriptions`).one().t ?? 0;
-  }
 
   // ---- open contexts (§8.2) ----------------------------------------------------------------
   context(anchor: string): ContextRow | undefined {
@@ -218,12 +215,6 @@ export class TopicStore {
   }
   lastEventAt(): number {
     return this.sql.exec<{ t: number | null }>(`SELECT max(accepted_at) AS t FROM events`).one().t ?? 0;
-  }
-  eventLog(limit: number): { seq: number; id: string; name: string; accepted_at: number; body: string }[] {
-    return this.sql
-      .exec<{ seq: number; id: string; name: string; accepted_at: number; body: string }>(
-        `SELECT * FROM (SELECT * FROM events ORDER BY seq DESC LIMIT ?) ORDER BY seq`, limit)
-      .toArray();
   }
 
   // ---- sizes and single items, for reads that must stay within a budget (the inspector) ----------

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import {
   asDistributedOpen, currentContext, homeOpen, patientClose, patientOpen, publish, reportClose, reportOpen, subscriber, topicSql, uniqueTopic,
 } from "../helpers/hub";
-import { MAX_OPEN_CONTEXTS } from "../../src/topic";
+import { MAX_OPEN_CONTEXTS } from "../../src/topic/publish";
 import { CONTEXT_TRIM_EVERY } from "../../src/topic/store";
 
 const EMPTY = { "context.type": "", context: [] };

@@ -3,7 +3,7 @@
 // subscriber's events, in original order, with original id and timestamp and the current versionId.
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { Topic } from "../../src/topic";
+import type { Topic } from "../../src/topic/object";
 import {
   asDistributedOpen, connect, encounterClose, expireAnswers, subscribe, topicStub, encounterOpen, patientClose, patientOpen, publish, reportOpen, subscriber, uniqueTopic,
 } from "../helpers/hub";

@@ -1,0 +1,98 @@
+// The Topic Durable Object: one per hub.topic. It owns the topic's subscriptions and their WebSockets,
+// the open contexts (multi-tab, §8), versions and content (§7), the event log and every deadline.
+// Order per topic comes from the object's input gates: each request runs its storage writes in one
+// synchronous transaction, then sends; the output gate holds frames until the write is durable.
+//
+// This class holds only the RPC methods and the runtime's hooks; each delegates to the module of its
+// capability (README.md "Layout"), all working with one TopicCore (./core.ts).
+import { DurableObject } from "cloudflare:workers";
+import type { Env } from "../config";
+import type { PublishCall } from "../protocol/publish";
+import type { CurrentContext, InspectView, Result } from "../protocol/wire";
+import { TopicCore } from "./core";
+import { runDeadlines } from "./deadlines";
+import { acceptInspector, inspect, INSPECTOR_PATH } from "./inspector";
+import { publish } from "./publish";
+import { currentContext } from "./replay";
+import { migrate } from "./schema";
+import { dropSocket, receiveFrame } from "./socket-events";
+import type { SocketIndex } from "./sockets";
+import { reconcileSockets } from "./subscription-end";
+import { connect, subscribe, type SubscribeCall, unsubscribe } from "./subscriptions";
+
+export class Topic extends DurableObject<Env> {
+  private readonly core: TopicCore;
+  /** The same index as `core.sockets`; tests reach it here (test/helpers/hub.ts `expireAnswers`). */
+  private readonly sockets: SocketIndex;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    const core = (this.core = new TopicCore(ctx, env));
+    this.sockets = core.sockets;
+    // Keep-alive without waking the object: the runtime answers "ping" with "pong" itself.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+    if (core.memory.hasStorage) {
+      // A wake: bring the schema up to date, then rebuild memory from storage and the sockets.
+      migrate(ctx.storage);
+      core.memory.topicHash = core.store.getMeta("topic_hash");
+      reconcileSockets(core);
+      core.memory.acks.load(core.sockets.attachments().map((a) => a.pending));
+    }
+  }
+
+  // ---- RPC (the Worker's calls; refusals are Result values, never thrown) ------------------------
+
+  /** Subscribes, or re-subscribes an existing subscription (./subscriptions.ts). */
+  async subscribe(req: SubscribeCall): Promise<Result<{ endpoint: string }>> {
+    return subscribe(this.core, req);
+  }
+
+  /** Cancels a subscription (§2.7). */
+  async unsubscribe(endpoint: string, clientId?: string): Promise<Result<{ endpoint: string }>> {
+    return unsubscribe(this.core, endpoint, clientId);
+  }
+
+  /** Accepts a validated event and distributes it (./publish.ts). */
+  async publish(call: PublishCall): Promise<Result<{ seq: number }>> {
+    return publish(this.core, call);
+  }
+
+  /** The current context (§2.9), with its open's event name for the caller's scope check. */
+  async currentContext(): Promise<{ context: CurrentContext; eventName?: string }> {
+    return currentContext(this.core);
+  }
+
+  /** A snapshot of the topic for the inspector. */
+  async inspect(): Promise<InspectView> {
+    return inspect(this.core);
+  }
+
+  // ---- the runtime's hooks -----------------------------------------------------------------
+
+  /** WebSocket upgrades: a subscriber's `/ws/{id}/{secret}`, or the inspector's live socket. */
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("this endpoint takes a WebSocket upgrade", { status: 426, headers: { Upgrade: "websocket" } });
+    }
+    const path = new URL(request.url).pathname;
+    if (path === INSPECTOR_PATH) return acceptInspector(this.core, request);
+    return connect(this.core, path);
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    receiveFrame(this.core, ws, message);
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    dropSocket(this.core, ws, code);
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    dropSocket(this.core, ws, 1006);
+  }
+
+  /** Runs every due deadline (./deadlines.ts). */
+  override async alarm(): Promise<void> {
+    runDeadlines(this.core);
+  }
+}
