@@ -56,9 +56,9 @@ if (!["on", "off"].includes(assetsSetting)) {
   console.error(`build:selfhost: SELFHOST_ASSETS must be "on" or "off", not "${process.env.SELFHOST_ASSETS}"`);
   process.exit(2);
 }
-const withAssets = assetsSetting === "on";
-
 const config = unstable_readConfig({ config: CONFIG }, { hideWarnings: true });
+/** A configuration without [assets] (the benchmark's baseline) has no static files to serve. */
+const withAssets = assetsSetting === "on" && typeof config.assets?.directory === "string";
 
 // 1. The bundle, exactly as a deploy would build it (offline). Wrangler's own output is kept back:
 // its table of the top-level [vars] (AUTH_MODE "dev", HUB_ENV "development") is not what the
@@ -87,7 +87,7 @@ if (built.status !== 0 || !existsSync(join(OUT, mainModule))) {
 rmSync(join(OUT, "README.md"), { force: true });
 
 // 2. The static files: copied, so that the build is self-contained (a server needs only dist/selfhost/).
-const publicDir = resolve(dirname(CONFIG), typeof config.assets?.directory === "string" ? config.assets.directory : "src/public");
+const publicDir = withAssets ? resolve(dirname(CONFIG), config.assets.directory) : "";
 const copied = [];
 if (withAssets) {
   for (const name of PUBLIC) {
@@ -164,6 +164,6 @@ const kib = Math.round(statSync(join(OUT, mainModule)).size / 1024);
 console.log(`build:selfhost: wrote ${shown(join(OUT, mainModule))} (${kib} KiB) and ${shown(join(OUT, "config.capnp"))}`);
 console.log(withAssets
   ? `build:selfhost: static files in ${shown(join(OUT, "public"))}: ${copied.join(", ")} (served at /inspector/ and /fhircast-client.js; SELFHOST_ASSETS=off leaves them out)`
-  : "build:selfhost: no static files (SELFHOST_ASSETS=off): /inspector/ and /fhircast-client.js are 404");
+  : `build:selfhost: no static files (${assetsSetting === "off" ? "SELFHOST_ASSETS=off" : `no [assets] in ${shown(CONFIG)}`}): /inspector/ and /fhircast-client.js are 404`);
 console.log(`build:selfhost: fixed in the build: HUB_ENV=selfhost and the tunables of ${shown(CONFIG)} [vars] (limits, leases, timeouts)`);
 console.log(`build:selfhost: read from the environment when workerd starts: ${SITE.join(", ")}; AUTH_MODE unset means smart, which needs SMART_JWKS_URL, SMART_ISSUER and SMART_AUDIENCE`);
