@@ -6,7 +6,7 @@
 // offline); `npm run selfhost` builds and runs the self-host hub in one command, serves the
 // inspector and the client bundle, and refuses a mode that cannot run before it starts.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { devToken, event, freePort, http, patient, publish, removeDir, ROOT, subscribe, tempStateDir, uniqueTopic, WorkerdServer, WsClient } from "../helpers/server";
@@ -106,7 +106,7 @@ describe.skipIf(!hasSystemNpm)(`README.md and docs/operations.md commands, paste
     expect(conformance.stdout).toContain("fhircast-conformance");
   });
 
-  it("npm start prints hub.url, the inspector URL, the auth mode and the state folder, and no wrangler network stack traces", async () => {
+  it("npm start prints hub.url, the inspector URL, the auth mode and the state folder, and no wrangler network stack traces; README's client example runs with npx node", async () => {
     const block = shBlocks("README.md").find((b) => b.includes("npm install && npm start"))!;
     expect(block).toBeDefined();
     const port = await freePort();
@@ -120,7 +120,21 @@ describe.skipIf(!hasSystemNpm)(`README.md and docs/operations.md commands, paste
     const page = await http(`${origin}/inspector/`);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain("<html");
-    // Offline, miniflare's Request.cf fetch and wrangler's metrics each printed a getaddrinfo trace.
+
+    // README's client example, run as it says (`npx node app.mjs` in the project folder) against this hub.
+    const app = /```js\n(\/\/ app\.mjs\n[\s\S]*?)```/.exec(readFileSync(join(ROOT, "README.md"), "utf8"))![1]!;
+    const file = `app-e2e-${crypto.randomUUID().slice(0, 8)}.mjs`;
+    writeFileSync(join(ROOT, file), app.replaceAll("127.0.0.1:8787", `127.0.0.1:${port}`));
+    try {
+      const run = spawnSync("bash", ["-c", `npx node ${file}`], { cwd: ROOT, env: shellEnv(), encoding: "utf8", timeout: 30_000 });
+      expect(run.status, run.stderr).toBe(0);
+      expect(run.stdout).toContain("event Patient-open");
+      expect(run.stdout).toContain("closed 1000");
+    } finally {
+      rmSync(join(ROOT, file), { force: true });
+    }
+
+    // Offline, miniflare's Request.cf fetch printed a getaddrinfo trace at each start of the runtime.
     expect(start.output).not.toMatch(/ENOTFOUND|Unable to fetch|getaddrinfo|^\s+at /m);
     await start.stop("SIGINT");
     await expect(http(`${origin}/health`, {}, 2000)).rejects.toThrow();
