@@ -166,4 +166,4 @@ console.log(withAssets
   ? `build:selfhost: static files in ${shown(join(OUT, "public"))}: ${copied.join(", ")} (served at /inspector/ and /fhircast-client.js; SELFHOST_ASSETS=off leaves them out)`
   : `build:selfhost: no static files (${assetsSetting === "off" ? "SELFHOST_ASSETS=off" : `no [assets] in ${shown(CONFIG)}`}): /inspector/ and /fhircast-client.js are 404`);
 console.log(`build:selfhost: fixed in the build: HUB_ENV=selfhost and the tunables of ${shown(CONFIG)} [vars] (limits, leases, timeouts)`);
-console.log(`build:selfhost: read from the environment when workerd starts: ${SITE.join(", ")}; AUTH_MODE unset means smart, which needs SMART_JWKS_URL, SMART_ISSUER and SMART_AUDIENCE`);
+console.log(`build:selfhost: read from the environment when workerd starts: ${SITE.join(", ")}; AUTH_MODE unset means smart, which needs the SMART_ settings (docs/operations.md)`);

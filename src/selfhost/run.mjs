@@ -7,7 +7,8 @@
 //
 // AUTH_MODE: unset means dev here, the hub's own token issuer, because this command is for one's
 // own machine; the hub says at error level at every start that anyone reaching it can mint tokens.
-// smart needs SMART_JWKS_URL, SMART_ISSUER and SMART_AUDIENCE; open is refused by the self-host build.
+// smart needs at least SMART_ISSUER and SMART_AUDIENCE (the hub's own auth.refused line names anything
+// else missing); open is refused by the self-host build.
 // A mode that cannot run stops this command at once, with the reason, instead of a hub answering 503.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -34,10 +35,10 @@ const mode = rawMode === "" ? "dev" : rawMode;
 if (mode === "open") {
   stop("AUTH_MODE=open is refused by the self-host build (HUB_ENV=selfhost): use AUTH_MODE=dev to try it here, smart on a server");
 } else if (mode === "smart") {
-  const missing = ["SMART_JWKS_URL", "SMART_ISSUER", "SMART_AUDIENCE"].filter((n) => !process.env[n]?.trim());
-  if (missing.length > 0) stop(`AUTH_MODE=smart needs ${missing.join(", ")} (your authorization server); or AUTH_MODE=dev to try the hub with its own issuer`);
+  const missing = ["SMART_ISSUER", "SMART_AUDIENCE"].filter((n) => !process.env[n]?.trim());
+  if (missing.length > 0) stop(`AUTH_MODE=smart needs ${missing.join(", ")} (your authorization server, docs/operations.md "Authentication settings"); or AUTH_MODE=dev to try the hub with its own issuer`);
 } else if (mode !== "dev") {
-  stop(`AUTH_MODE="${process.env.AUTH_MODE}" is not a mode: use dev (the hub's own token issuer, the default here) or smart (with SMART_JWKS_URL, SMART_ISSUER, SMART_AUDIENCE)`);
+  stop(`AUTH_MODE="${process.env.AUTH_MODE}" is not a mode: use dev (the hub's own token issuer, the default here) or smart (with SMART_ISSUER, SMART_AUDIENCE)`);
 }
 
 // 2. Build when needed: no build yet, another SELFHOST_ASSETS, or a source newer than the build.
