@@ -257,7 +257,10 @@ function readAuth(env: Env): AuthConfig {
       auth.algorithms.length === 0 && "AUTH_ALGORITHMS",
       raw !== "" && raw !== "smart" && `AUTH_MODE (unknown value "${raw}")`,
     ].filter(Boolean);
-    if (missing.length > 0) auth.misconfigured = `AUTH_MODE=smart needs ${missing.join(", ")}`;
+    if (missing.length > 0) {
+      // Unset is the usual mistake on a new server (an EnvironmentFile not read): say so.
+      auth.misconfigured = `AUTH_MODE=smart needs ${missing.join(", ")}` + (raw === "" ? " (AUTH_MODE is unset, and unset means smart)" : "");
+    }
   }
   return auth;
 }

@@ -12,6 +12,7 @@ import { bodyKind, looksLikeJson, parseJson, pathTopic, readBody } from "./http/
 import { corsify, guardOrigin } from "./http/cors";
 import { inspect, inspectLive } from "./http/inspector";
 import { methodNotAllowed, notFound } from "./http/fallback";
+import { publicFile } from "./http/public-files";
 import { metrics } from "./http/metrics-endpoint";
 import { note, requestLog, startTimer } from "./http/request-log";
 import { token } from "./http/token-endpoint";
@@ -242,6 +243,7 @@ const ALLOWED: [path: string, methods: string][] = [
   ["/api/inspect/:topic", "GET"], ["/api/inspect/:topic/live", "GET"], [`${WS_PATH_PREFIX}*`, "GET"],
 ];
 for (const [path, methods] of ALLOWED) router.all(path, methodNotAllowed(methods));
+router.get("*", publicFile).head("*", publicFile); // the self-host build's static files (the edge serves them with [assets])
 router.all("*", notFound);
 
 /**

@@ -4,6 +4,10 @@
 //   worker.js      the same bundle `wrangler deploy` uploads (wrangler deploy --dry-run --outdir)
 //   config.capnp   a workerd configuration: the Worker, both Durable Object classes (SQLite-backed)
 //                  stored on local disk, the settings as bindings, one HTTP socket
+//   public/        the inspector page and the browser client (src/public/), served by the Worker
+//                  from a read-only disk service at /inspector/ and /fhircast-client.js, as [assets]
+//                  serves them on the edge; SELFHOST_ASSETS=off leaves them out (then they are 404)
+// `npm run selfhost` (src/selfhost/run.mjs) builds when needed and runs it on this machine.
 // Run it with: node_modules/.bin/workerd serve dist/selfhost/config.capnp \
 //                --directory-path do-storage=/var/lib/fhircast-hub --socket-addr http=127.0.0.1:8787
 //
@@ -14,8 +18,8 @@
 // HUB_ENV is fixed to "selfhost" in the build, never read from the environment: AUTH_MODE=open is
 // refused (503) and AUTH_MODE=dev is said at error level at every start (src/config.ts).
 import { spawnSync } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { cpSync, mkdirSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { unstable_readConfig } from "wrangler";
 
@@ -50,15 +54,27 @@ const EDGE_ONLY = ["DO_JURISDICTION", "DO_LOCATION_HINT"];
 /** Fixed by the build, whatever wrangler.toml or the environment says. */
 const FIXED = { HUB_ENV: "selfhost" };
 
+/** The static files of src/public/ that the self-hosted hub serves (the rest of the hub is the Worker). */
+const PUBLIC = ["inspector", "fhircast-client.js", "fhircast-client.js.map"];
+const assetsSetting = (process.env.SELFHOST_ASSETS ?? "on").trim().toLowerCase();
+if (!["on", "off"].includes(assetsSetting)) {
+  console.error(`build:selfhost: SELFHOST_ASSETS must be "on" or "off", not "${process.env.SELFHOST_ASSETS}"`);
+  process.exit(2);
+}
 const config = unstable_readConfig({ config: CONFIG }, { hideWarnings: true });
+/** A configuration without [assets] (the benchmark's baseline) has no static files to serve. */
+const withAssets = assetsSetting === "on" && typeof config.assets?.directory === "string";
 
-// 1. The bundle, exactly as a deploy would build it (offline).
+// 1. The bundle, exactly as a deploy would build it (offline). Wrangler's own output is kept back:
+// its table of the top-level [vars] (AUTH_MODE "dev", HUB_ENV "development") is not what the
+// self-host build runs, and its warning about environments concerns deploys. Shown on failure only.
 rmSync(OUT, { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
 const wrangler = join(ROOT, "node_modules", ".bin", "wrangler");
 const built = spawnSync(wrangler, ["deploy", "--dry-run", "--outdir", OUT, "--config", CONFIG], {
   cwd: ROOT,
-  stdio: ["ignore", "inherit", "inherit"],
+  encoding: "utf8",
+  stdio: ["ignore", "pipe", "pipe"],
   env: {
     ...process.env,
     // The Node running this script first (npm scripts run the project's Node 24; wrangler needs ≥ 22).
@@ -69,12 +85,27 @@ const built = spawnSync(wrangler, ["deploy", "--dry-run", "--outdir", OUT, "--co
 });
 const mainModule = `${config.main ? config.main.split("/").pop().replace(/\.ts$/, "") : "worker"}.js`;
 if (built.status !== 0 || !existsSync(join(OUT, mainModule))) {
+  process.stderr.write(`${built.stdout ?? ""}${built.stderr ?? ""}`);
   console.error(`build:selfhost: wrangler deploy --dry-run failed (exit ${built.status})`);
   process.exit(1);
 }
 rmSync(join(OUT, "README.md"), { force: true });
 
-// 2. The workerd configuration.
+// 2. The static files: copied, so that the build is self-contained (a server needs only dist/selfhost/).
+const publicDir = withAssets ? resolve(dirname(CONFIG), config.assets.directory) : "";
+const copied = [];
+if (withAssets) {
+  for (const name of PUBLIC) {
+    if (!existsSync(join(publicDir, name))) continue;
+    cpSync(join(publicDir, name), join(OUT, "public", name), { recursive: true });
+    copied.push(name);
+  }
+  if (!copied.includes("fhircast-client.js")) {
+    console.warn("build:selfhost: src/public/fhircast-client.js is missing (npm run build:client): /fhircast-client.js will be 404");
+  }
+}
+
+// 3. The workerd configuration.
 const str = (s) => JSON.stringify(String(s)); // a Cap'n Proto text literal (same escapes as JSON)
 const bindings = [];
 for (const { name, class_name } of config.durable_objects.bindings) {
@@ -86,6 +117,8 @@ for (const [name, value] of Object.entries(config.vars)) {
 }
 for (const [name, value] of Object.entries(FIXED)) bindings.push(`(name = ${str(name)}, text = ${str(value)})`);
 for (const name of SITE) bindings.push(`(name = ${str(name)}, fromEnvironment = ${str(name)})`);
+// The Worker answers /inspector/… and /fhircast-client.js from here (src/http/public-files.ts).
+if (withAssets) bindings.push(`(name = "PUBLIC_FILES", service = "public-files")`);
 
 // Storage keys stay fixed across builds: changing one orphans every stored topic.
 const classes = [...new Set(config.durable_objects.bindings.map((b) => b.class_name))];
@@ -104,7 +137,10 @@ const config :Workerd.Config = (
     # The path is a placeholder: pass --directory-path do-storage=<absolute path>.
     (name = "do-storage", disk = (path = "/var/lib/fhircast-hub", writable = true)),
     # Outbound fetches (the SMART JWKS): public and private addresses, TLS with the usual CAs.
-    (name = "internet", network = (allow = ["public", "private"], tlsOptions = (trustBrowserCas = true))),
+    (name = "internet", network = (allow = ["public", "private"], tlsOptions = (trustBrowserCas = true))),${withAssets ? `
+    # The inspector and the browser client (src/public/), read-only: this build's own copy. Moved the
+    # build elsewhere? Pass --directory-path public-files=<absolute path of its public/ folder>.
+    (name = "public-files", disk = (path = ${str(join(OUT, "public"))}, writable = false)),` : ""}
   ],
   sockets = [
     # Plain HTTP on loopback: put a TLS-terminating proxy in front (docs/operations.md).
@@ -126,4 +162,13 @@ const hub :Workerd.Worker = (
 );
 `;
 writeFileSync(join(OUT, "config.capnp"), capnp);
-console.log(`build:selfhost: wrote ${join(OUT, mainModule)} and ${join(OUT, "config.capnp")}`);
+
+// What was built and what the build will read at start, instead of wrangler's table.
+const shown = (p) => (relative(process.cwd(), p).startsWith("..") ? p : relative(process.cwd(), p) || ".");
+const kib = Math.round(statSync(join(OUT, mainModule)).size / 1024);
+console.log(`build:selfhost: wrote ${shown(join(OUT, mainModule))} (${kib} KiB) and ${shown(join(OUT, "config.capnp"))}`);
+console.log(withAssets
+  ? `build:selfhost: static files in ${shown(join(OUT, "public"))}: ${copied.join(", ")} (served at /inspector/ and /fhircast-client.js; SELFHOST_ASSETS=off leaves them out)`
+  : `build:selfhost: no static files (${assetsSetting === "off" ? "SELFHOST_ASSETS=off" : `no [assets] in ${shown(CONFIG)}`}): /inspector/ and /fhircast-client.js are 404`);
+console.log(`build:selfhost: fixed in the build: HUB_ENV=selfhost and the tunables of ${shown(CONFIG)} [vars] (limits, leases, timeouts)`);
+console.log(`build:selfhost: read from the environment when workerd starts: ${SITE.join(", ")}; AUTH_MODE unset means smart, which needs the SMART_ settings (docs/operations.md)`);

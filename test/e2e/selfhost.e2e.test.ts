@@ -3,9 +3,9 @@
 // round trip, then restarts (SIGTERM and SIGKILL) on the same storage directory keep every topic's
 // state and the development issuer's key. The build runs with AUTH_MODE=dev here, from the process
 // environment as a systemd EnvironmentFile would set it (production self-hosting uses smart).
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -28,6 +28,9 @@ import { until } from "./support/reliability";
 
 
 let build: string;
+let buildOutput: string;
+/** The same build with SELFHOST_ASSETS=off (no inspector, no client bundle). */
+let bare: string;
 let storage: string;
 let hub: WorkerdServer | undefined;
 let port: number;
@@ -48,16 +51,27 @@ async function connect(endpoint: string): Promise<WsClient> {
   return c;
 }
 
+/** Runs src/selfhost/build.mjs into `out`; resolves with what it printed. */
+function runBuild(out: string, env: Record<string, string> = {}): Promise<string> {
+  return new Promise((resolveBuild, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, "src", "selfhost", "build.mjs"), out], {
+      cwd: ROOT,
+      env: { ...process.env, PATH: [dirname(process.execPath), process.env.PATH ?? ""].join(":"), ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 120_000,
+    });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d.toString("utf8")));
+    child.stderr.on("data", (d: Buffer) => (output += d.toString("utf8")));
+    child.once("exit", (code) => (code === 0 ? resolveBuild(output) : reject(new Error(`build:selfhost failed (${code})\n${output}`))));
+  });
+}
+
 beforeAll(async () => {
   build = await tempStateDir("fhircast-selfhost-build");
+  bare = await tempStateDir("fhircast-selfhost-bare");
   storage = await tempStateDir("fhircast-selfhost-data");
-  const built = spawnSync(process.execPath, [join(ROOT, "src", "selfhost", "build.mjs"), build], {
-    cwd: ROOT,
-    encoding: "utf8",
-    env: { ...process.env, PATH: [dirname(process.execPath), process.env.PATH ?? ""].join(":") },
-    timeout: 120_000,
-  });
-  if (built.status !== 0) throw new Error(`build:selfhost failed (${built.status})\n${built.stdout}\n${built.stderr}`);
+  [buildOutput] = await Promise.all([runBuild(build), runBuild(bare, { SELFHOST_ASSETS: "off" })]);
   port = await freePort();
   hub = await WorkerdServer.start(join(build, "config.capnp"), storage, port, SETTINGS);
 }, 150_000);
@@ -66,6 +80,7 @@ afterAll(async () => {
   for (const c of clients) c.close();
   await hub?.stop();
   if (build) await removeDir(build);
+  if (bare) await removeDir(bare);
   if (storage) await removeDir(storage);
 });
 
@@ -82,6 +97,37 @@ describe("self-hosted on workerd (npm run build:selfhost)", () => {
     expect(capnp).toContain('(name = "HUB_ENV", text = "selfhost")');
     expect(capnp).not.toMatch(/HUB_ENV", fromEnvironment/);
     expect(capnp).toContain('(name = "TOPIC_BINDING", fromEnvironment = "TOPIC_BINDING")');
+    // The static files: a copy in the build, bound read-only to the Worker.
+    expect(capnp).toContain('(name = "PUBLIC_FILES", service = "public-files")');
+    expect(capnp).toContain(`(name = "public-files", disk = (path = ${JSON.stringify(join(build, "public"))}, writable = false))`);
+    expect(existsSync(join(build, "public", "inspector", "index.html"))).toBe(true);
+    // The build says what it reads at start; wrangler's table of the top-level [vars] (AUTH_MODE "dev",
+    // HUB_ENV "development") and its warning about environments are not what the self-host build runs.
+    expect(buildOutput).toContain("read from the environment when workerd starts: AUTH_MODE,");
+    expect(buildOutput).not.toMatch(/AUTH_MODE \("dev"\)|HUB_ENV \("development"\)|environments are defined/);
+  });
+
+  it("serves the inspector and the client bundle as [assets] does on the edge; SELFHOST_ASSETS=off builds without them", async () => {
+    const page = await http(`${hub!.origin}/inspector/`);
+    expect([page.status, page.headers.get("content-type")]).toEqual([200, "text/html; charset=utf-8"]);
+    expect(await page.text()).toContain("<html");
+    const head = await http(`${hub!.origin}/inspector/inspector.css`, { method: "HEAD" });
+    expect([head.status, head.headers.get("content-type")]).toEqual([200, "text/css; charset=utf-8"]);
+    expect((await http(`${hub!.origin}/inspector/index.html`, { method: "POST" })).status).toBe(404);
+
+    const capnp = readFileSync(join(bare, "config.capnp"), "utf8");
+    expect(capnp).not.toContain("PUBLIC_FILES");
+    expect(capnp).not.toContain("public-files");
+    expect(existsSync(join(bare, "public"))).toBe(false);
+    const dir = await tempStateDir("fhircast-selfhost-bare-data");
+    const off = await WorkerdServer.start(join(bare, "config.capnp"), dir, await freePort(), SETTINGS);
+    try {
+      expect((await http(`${off.origin}/inspector/`)).status).toBe(404);
+      expect((await http(`${off.origin}/fhircast-client.js`)).status).toBe(404);
+    } finally {
+      await off.stop();
+      await removeDir(dir);
+    }
   });
 
   it("AUTH_MODE=dev runs (for trying the build) and says the risk at error level when workerd starts", async () => {
