@@ -9,6 +9,10 @@
 //   publish.js   publishing from catalog templates (templates.js)
 // and shared: state.js (state and elements), dom.js, http.js, notifications.js, lib.js (the client bundle).
 // Everything the hub sends is shown as text, never as markup.
+// The views call one another (Open topic reads the snapshot, the snapshot feeds the stream, the live
+// socket asks for snapshots), so their imports are cyclic: ES modules allow that because the views
+// only declare functions; at load only lib.js (the bundle), state.js (the page's elements) and this
+// entry run code.
 import { getToken, openTopic } from "./access.js";
 import { say, the } from "./dom.js";
 import { request } from "./http.js";
