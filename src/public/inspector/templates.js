@@ -1,7 +1,11 @@
+// @ts-check
 // Publish templates for every event of the hub's catalog, shaped by the catalog's key table (the one
 // the hub validates with) and filled from the topic's open contexts: a close names the open anchor, an
 // update carries the anchor's current context.versionId, an Encounter-open reuses the open patient.
 // Plain browser module; `lib` is the subscriber client bundle (/fhircast-client.js).
+/** @import { EventCatalog, EventSpec, FhirResource } from "../fhircast-client.js" */
+/** @import { ContextEntry, EventBody, InspectView, Notification } from "../../protocol/wire" */
+/** @typedef {InspectView["contexts"][number]} OpenContext */
 
 const short = () => crypto.randomUUID().slice(0, 8);
 
@@ -17,9 +21,16 @@ function newPatient() {
   };
 }
 
+/** @param {FhirResource | undefined} patient */
 const subject = (patient) => (patient?.id ? { subject: { reference: `Patient/${patient.id}` } } : {});
 
-/** A new resource of an anchor type (the anchor of an open event, or its companions). */
+/**
+ * A new resource of an anchor type (the anchor of an open event, or its companions).
+ * @param {string} type
+ * @param {FhirResource | undefined} patient
+ * @param {Record<string, unknown>} [extra]
+ * @returns {FhirResource}
+ */
 function newResource(type, patient, extra = {}) {
   switch (type) {
     case "Patient":
@@ -54,21 +65,38 @@ function newResource(type, patient, extra = {}) {
   }
 }
 
-/** The most recently opened context of an anchor type, from the inspector's snapshot. */
+/**
+ * The most recently opened context of an anchor type, from the inspector's snapshot.
+ * @param {InspectView | null} view
+ * @param {string} type
+ */
 function openOf(view, type) {
   return view?.contexts?.find((c) => c.type === type);
 }
 
-/** The value of a key in an open context's event (the resource it was opened with). */
+/**
+ * The value of a key in an open context's event (the resource it was opened with).
+ * @param {OpenContext | undefined} ctx
+ * @param {string} key
+ * @returns {ContextEntry | undefined}
+ */
 function entryOf(ctx, key) {
   return ctx?.event?.event?.context?.find((e) => e.key === key);
 }
 
+/**
+ * The resource of a key in an open context's event.
+ * @param {OpenContext | undefined} ctx
+ * @param {string} key
+ */
 function resourceOf(ctx, key) {
-  return entryOf(ctx, key)?.resource;
+  return /** @type {FhirResource | undefined} */ (entryOf(ctx, key)?.resource);
 }
 
-/** The patient of the topic: the open Patient context's, else the one of the newest open context. */
+/**
+ * The patient of the topic: the open Patient context's, else the one of the newest open context.
+ * @param {InspectView | null} view
+ */
 function currentPatient(view) {
   const p = resourceOf(openOf(view, "Patient"), "patient");
   if (p) return p;
@@ -80,15 +108,29 @@ function currentPatient(view) {
 }
 
 /**
+ * The anchor of an open, close, update or select event: the catalog gives each of them an anchor
+ * type and key.
+ * @param {EventSpec} spec
+ */
+function anchorOfSpec(spec) {
+  const { anchorType: type, anchorKey: key } = spec;
+  if (!type || !key) throw new Error(`${spec.name} has no anchor in the catalog`);
+  return { type, key };
+}
+
+/**
  * A publish request body for `name`.
- * @param {object} lib the client bundle's exports (EventCatalog, updateBundle, syncErrorContext)
- * @param {object} catalog an EventCatalog (with the hub's proprietary events)
+ * @param {typeof import("../fhircast-client.js")} lib the client bundle's exports (updateBundle, syncErrorContext)
+ * @param {EventCatalog} catalog the hub's catalog (with its proprietary events)
  * @param {string} topic hub.topic
- * @param {object|null} view the inspector snapshot (InspectView), for open contexts and versions
+ * @param {string} name the event's name
+ * @param {InspectView | null} view the inspector snapshot, for open contexts and versions
  * @param {{lastEvent?: {id: string, name: string}}} hints
+ * @returns {Notification}
  */
 export function template(lib, catalog, topic, name, view, hints = {}) {
   const spec = catalog.get(name);
+  /** @type {EventBody} */
   const event = { "hub.topic": topic, "hub.event": spec?.name ?? name, context: [] };
   const body = { timestamp: new Date().toISOString(), id: crypto.randomUUID(), event };
   if (!spec || spec.proprietary) return body;
@@ -97,17 +139,18 @@ export function template(lib, catalog, topic, name, view, hints = {}) {
 
   switch (spec.role) {
     case "open": {
+      const a = anchorOfSpec(spec);
       const patient = currentPatient(view) ?? newPatient();
       let anchor;
-      if (spec.anchorType === "Patient") anchor = newPatient();
-      else if (spec.anchorType === "DiagnosticReport") {
+      if (a.type === "Patient") anchor = newPatient();
+      else if (a.type === "DiagnosticReport") {
         const study = resourceOf(openOf(view, "ImagingStudy"), "study");
         anchor = newResource("DiagnosticReport", patient, study ? { imagingStudy: [{ reference: `ImagingStudy/${study.id}` }] } : {});
-      } else anchor = newResource(spec.anchorType, patient);
-      ctx.push({ key: spec.anchorKey, resource: anchor });
+      } else anchor = newResource(a.type, patient);
+      ctx.push({ key: a.key, resource: anchor });
       for (const k of spec.keys) {
-        if (k.key === spec.anchorKey) continue;
-        if (k.key === "patient" && spec.anchorType !== "Patient") ctx.push({ key: "patient", resource: patient });
+        if (k.key === a.key) continue;
+        if (k.key === "patient" && a.type !== "Patient") ctx.push({ key: "patient", resource: patient });
         else if (k.key === "study") {
           const study = resourceOf(openOf(view, "ImagingStudy"), "study");
           if (study) ctx.push({ key: "study", resource: study });
@@ -119,6 +162,7 @@ export function template(lib, catalog, topic, name, view, hints = {}) {
       return body;
     }
     case "close": {
+      const a = anchorOfSpec(spec);
       // Close exactly what was opened: the open context's own entries for this event's keys.
       if (open) {
         for (const k of spec.keys) {
@@ -126,16 +170,17 @@ export function template(lib, catalog, topic, name, view, hints = {}) {
         }
       } else {
         const patient = newPatient();
-        ctx.push({ key: spec.anchorKey, resource: spec.anchorType === "Patient" ? patient : newResource(spec.anchorType, patient) });
-        if (spec.anchorType !== "Patient" && spec.keys.some((k) => k.key === "patient" && k.min > 0)) ctx.push({ key: "patient", resource: patient });
+        ctx.push({ key: a.key, resource: a.type === "Patient" ? patient : newResource(a.type, patient) });
+        if (a.type !== "Patient" && spec.keys.some((k) => k.key === "patient" && k.min > 0)) ctx.push({ key: "patient", resource: patient });
       }
       return body;
     }
     case "update": {
-      const anchorRef = open ? open.anchor : `${spec.anchorType}/${spec.anchorType.toLowerCase()}-${short()}`;
-      ctx.push({ key: spec.anchorKey, reference: { reference: anchorRef } });
+      const a = anchorOfSpec(spec);
+      const anchorRef = open ? open.anchor : `${a.type}/${a.type.toLowerCase()}-${short()}`;
+      ctx.push({ key: a.key, reference: { reference: anchorRef } });
       const patient = resourceOf(open, "patient") ?? currentPatient(view);
-      if (patient && spec.anchorType !== "Patient") ctx.push({ key: "patient", reference: { reference: `Patient/${patient.id}` } });
+      if (patient && a.type !== "Patient") ctx.push({ key: "patient", reference: { reference: `Patient/${patient.id}` } });
       const observation = {
         resourceType: "Observation",
         id: `obs-${short()}`,
@@ -151,12 +196,14 @@ export function template(lib, catalog, topic, name, view, hints = {}) {
       return body;
     }
     case "select": {
-      const anchorRef = open ? open.anchor : `${spec.anchorType}/${spec.anchorType.toLowerCase()}-${short()}`;
-      ctx.push({ key: spec.anchorKey, reference: { reference: anchorRef } });
+      const a = anchorOfSpec(spec);
+      const anchorRef = open ? open.anchor : `${a.type}/${a.type.toLowerCase()}-${short()}`;
+      ctx.push({ key: a.key, reference: { reference: anchorRef } });
       const patient = resourceOf(open, "patient");
-      if (patient && spec.anchorType !== "Patient") ctx.push({ key: "patient", reference: { reference: `Patient/${patient.id}` } });
-      const first = open?.content?.entry?.find((e) => e?.resource?.resourceType && e.resource.id);
-      if (first) ctx.push({ key: "select", reference: { reference: `${first.resource.resourceType}/${first.resource.id}` } });
+      if (patient && a.type !== "Patient") ctx.push({ key: "patient", reference: { reference: `Patient/${patient.id}` } });
+      const entries = /** @type {{ resource?: FhirResource }[] | undefined} */ (open?.content?.entry);
+      const first = entries?.find((e) => e?.resource?.resourceType && e.resource.id)?.resource;
+      if (first) ctx.push({ key: "select", reference: { reference: `${first.resourceType}/${first.id}` } });
       return body;
     }
     case "home":
