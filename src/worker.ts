@@ -5,7 +5,8 @@ import { Router, type IRequest } from "itty-router";
 import { allows } from "./auth/scopes";
 import { announceAuth, authenticate } from "./auth/tokens";
 import { devPublicJwks } from "./auth/dev-issuer";
-import { hubSettings, type Env } from "./config";
+import { applySettings, hubSettings } from "./config";
+import type { Env } from "./env";
 import { HUB_PATH, parseEndpoint, WS_PATH_PREFIX } from "./endpoint";
 import { checkTopic, failure, origin, rateLimit, topicStub } from "./http/access";
 import { bodyKind, looksLikeJson, parseJson, pathTopic, readBody } from "./http/body";
@@ -276,6 +277,8 @@ async function hubPost(request: IRequest, env: Env): Promise<Response> {
 }
 
 export default {
-  fetch: (request: Request, env: Env, ctx: ExecutionContext) =>
-    isHubPost(request) ? hubPost(request as IRequest, env) : router.fetch(request, env, ctx),
+  fetch(request: Request, env: Env, ctx: ExecutionContext) {
+    applySettings(env);
+    return isHubPost(request) ? hubPost(request as IRequest, env) : router.fetch(request, env, ctx);
+  },
 } satisfies ExportedHandler<Env>;

@@ -2,7 +2,8 @@
 // hub's public origin, and the one place a topic name becomes a Durable Object stub.
 import type { Principal } from "../auth/tokens";
 import { wwwAuthenticate } from "../auth/tokens";
-import { hubSettings, type Env } from "../config";
+import { hubSettings } from "../config";
+import type { Env } from "../env";
 import { outcomeResponse, textResponse } from "../protocol/errors";
 import { type Failure, fail } from "../protocol/wire";
 

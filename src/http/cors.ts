@@ -1,7 +1,8 @@
 // CORS and the Origin allow-list (requirements §3.7, §10: Origin is not a credential, only a browser
 // filter). Used by the router's before and finally stages.
 import type { IRequest } from "itty-router";
-import { hubSettings, type Env } from "../config";
+import { hubSettings } from "../config";
+import type { Env } from "../env";
 import { textResponse } from "../protocol/errors";
 import { origin } from "./access";
 

@@ -2,7 +2,8 @@
 // hub's own inspect scope and the token's topic binding.
 import type { IRequest } from "itty-router";
 import { authenticate, INSPECT_SCOPE } from "../auth/tokens";
-import { hubSettings, type Env } from "../config";
+import { hubSettings } from "../config";
+import type { Env } from "../env";
 import { jsonResponse, textResponse } from "../protocol/errors";
 import { fail } from "../protocol/wire";
 import { INSPECTOR_EXPIRES_HEADER, INSPECTOR_PATH } from "../topic";

@@ -1,6 +1,7 @@
 // GET /metrics (docs/operations.md "Metrics"): the Prometheus text format behind a bearer secret.
 import type { IRequest } from "itty-router";
-import { hubSettings, type Env } from "../config";
+import { hubSettings } from "../config";
+import type { Env } from "../env";
 import { prometheusText } from "../metrics";
 import { textResponse } from "../protocol/errors";
 

@@ -1,7 +1,8 @@
 // POST /auth/token: the development token issuer's endpoint (AUTH_MODE=dev only; src/auth/dev-issuer.ts).
 import type { IRequest } from "itty-router";
 import { issueToken } from "../auth/dev-issuer";
-import { hubSettings, type Env } from "../config";
+import { hubSettings } from "../config";
+import type { Env } from "../env";
 import { HUB_PATH } from "../endpoint";
 import { jsonResponse } from "../protocol/errors";
 import { origin } from "./access";
