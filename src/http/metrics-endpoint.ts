@@ -3,7 +3,7 @@ import type { IRequest } from "itty-router";
 import { hubSettings } from "../config";
 import type { Env } from "../env";
 import { prometheusText } from "../metrics";
-import { textResponse } from "../protocol/errors";
+import { textResponse } from "./responses";
 
 /**
  * GET /metrics: the Prometheus text format (src/metrics.ts), for self-hosted builds (one isolate holds

@@ -7,6 +7,7 @@
 // capability (README.md "Layout"), all working with one TopicCore (./core.ts).
 import { DurableObject } from "cloudflare:workers";
 import { applySettings, type SettingsEnv } from "../config";
+import { upgradeRequired } from "../http/responses";
 import type { PublishCall } from "../protocol/publish";
 import type { CurrentContext, InspectView, Result } from "../protocol/wire";
 import { TopicCore } from "./core";
@@ -72,9 +73,8 @@ export class Topic extends DurableObject<SettingsEnv> {
 
   /** WebSocket upgrades: a subscriber's `/ws/{id}/{secret}`, or the inspector's live socket. */
   override async fetch(request: Request): Promise<Response> {
-    if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
-      return new Response("this endpoint takes a WebSocket upgrade", { status: 426, headers: { Upgrade: "websocket" } });
-    }
+    const notUpgrade = upgradeRequired(request);
+    if (notUpgrade) return notUpgrade;
     const path = new URL(request.url).pathname;
     if (path === INSPECTOR_PATH) return acceptInspector(this.core, request);
     return connect(this.core, path);
