@@ -101,9 +101,12 @@ export const SETTINGS = {
   SMART_AUDIENCE: text(undefined, "required in `smart` mode: the audience (`aud`) the authorization server puts into tokens for the hub"),
   SMART_JWKS_URL: text(undefined, "the issuer's key set; when set it wins over discovery (not http(s): 503)", "from discovery"),
   SMART_INTROSPECTION_URL: text(undefined, "RFC 7662 introspection endpoint, for opaque access tokens", "from discovery"),
-  INTROSPECTION_CLIENT_ID: text(undefined,
-    "the hub's client id at the authorization server (HTTP Basic, with `INTROSPECTION_CLIENT_SECRET`); setting both turns introspection on",
-    "unset (no introspection)"),
+  INTROSPECTION_CLIENT_ID: {
+    ...text(undefined,
+      "the hub's client id at the authorization server (HTTP Basic, with `INTROSPECTION_CLIENT_SECRET`); setting both turns introspection on",
+      "unset (no introspection)"),
+    secret: true,
+  },
   INTROSPECTION_CLIENT_SECRET: {
     default: "unset (no introspection)",
     doc: "the hub's client secret at the authorization server; setting it and `INTROSPECTION_CLIENT_ID` turns introspection on; never logged",

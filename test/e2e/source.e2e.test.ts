@@ -5,19 +5,21 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { unstable_readConfig } from "wrangler";
-import { DOCS_END, DOCS_START, SETTINGS, settingsMarkdown } from "../../src/settings.ts";
+import { DOCS_END, DOCS_START, type Setting, SETTINGS, settingsMarkdown } from "../../src/settings.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const SRC = join(ROOT, "src");
 
 describe("the settings table (src/settings.ts)", () => {
-  it("holds every [vars] entry of wrangler.toml, top level and [env.production.vars], and no secret is a var", () => {
+  it("holds every [vars] entry of wrangler.toml, top level and [env.production.vars], each parses, and no secret is a var", () => {
     for (const env of [undefined, "production"]) {
       const { vars } = unstable_readConfig({ config: join(ROOT, "wrangler.toml"), env }, { hideWarnings: true }) as unknown as { vars: Record<string, unknown> };
       expect(Object.keys(vars).length).toBeGreaterThan(10);
       for (const name of Object.keys(vars)) {
         expect(Object.keys(SETTINGS), `${name} ([vars]${env ? ` of ${env}` : ""}) is in src/settings.ts`).toContain(name);
-        expect((SETTINGS as Record<string, { secret?: true }>)[name]!.secret, `${name} is a secret, never a var`).toBeUndefined();
+        const row = (SETTINGS as Record<string, Setting<unknown>>)[name]!;
+        expect(row.secret, `${name} is a secret, never a var`).toBeUndefined();
+        expect(() => row.parse(String(vars[name]), name), `${name} = "${String(vars[name])}" parses`).not.toThrow();
       }
     }
   });
