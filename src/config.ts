@@ -6,7 +6,7 @@
 import { EventCatalog } from "./events/catalog";
 import { setLogLevel } from "./log";
 import { setAnalytics } from "./metrics";
-import { HUB_ENVS, JURISDICTIONS, list, LOCATION_HINTS, setting, type HubEnv, type SettingVars } from "./settings";
+import { JURISDICTIONS, LOCATION_HINTS, setting, type HubEnv, type SettingVars } from "./settings";
 
 export type { HubEnv };
 
