@@ -1,8 +1,14 @@
-// Hub settings, read from the Worker's environment ([vars] in wrangler.toml). Every setting is
-// documented in README.md "Settings". A setting that does not parse is a deployment bug: throw.
-import { EventCatalog, parseProprietaryEvents } from "./events/catalog";
+// The hub's configuration, read from the Worker's environment ([vars] in wrangler.toml). Each setting
+// is parsed by its row of the table in src/settings.ts (which also documents it, docs/operations.md
+// "Settings"); this module adds what relates settings to each other. A setting that does not parse
+// is a deployment bug: throw. Reading settings changes nothing else: `applySettings` (called where
+// the Worker and the Topic object start) is the one place the log level and analytics are set.
+import { EventCatalog } from "./events/catalog";
 import { setLogLevel } from "./log";
 import { setAnalytics } from "./metrics";
+import { JURISDICTIONS, LOCATION_HINTS, setting, type HubEnv, type SettingVars } from "./settings";
+
+export type { HubEnv };
 
 /** How requests are authenticated (README "Security"). */
 export interface AuthConfig {
@@ -44,13 +50,6 @@ export interface IntrospectionConfig {
   /** The member of the introspection answer that binds the token to one topic. */
   topicMember: string;
 }
-
-/**
- * `development`: `npm start` and the tests (every mode allowed); `selfhost`: the self-host build (no open
- * mode; dev allowed, said loudly); `production`: the edge deployment and the default when unset (smart only).
- */
-export type HubEnv = "development" | "selfhost" | "production";
-const HUB_ENVS = ["development", "selfhost", "production"] as const satisfies readonly HubEnv[];
 
 /**
  * Longest time a key removed from the issuer's JWKS can still be honoured: a key set is trusted for
@@ -103,10 +102,9 @@ export interface HubConfig {
   metricsToken?: string;
 }
 
-const JURISDICTIONS = ["eu", "fedramp", "fedramp-high", "us"] as const satisfies readonly DurableObjectJurisdiction[];
-const LOCATION_HINTS = [
-  "wnam", "enam", "sam", "weur", "eeur", "apac", "apac-ne", "apac-se", "oc", "afr", "me",
-] as const satisfies readonly DurableObjectLocationHint[];
+// The table's lists, checked against the runtime's own types.
+JURISDICTIONS satisfies readonly DurableObjectJurisdiction[];
+LOCATION_HINTS satisfies readonly DurableObjectLocationHint[];
 
 /**
  * Durable Object placement for topics. A jurisdiction is part of every object id: switching it (or
@@ -118,73 +116,13 @@ export interface Placement {
   locationHint?: DurableObjectLocationHint;
 }
 
-/** The environment the Worker and the Topic object receive. */
-export interface Env {
-  TOPIC: DurableObjectNamespace<import("./topic").Topic>;
-  ISSUER: DurableObjectNamespace<import("./auth/dev-issuer").DevIssuer>;
-  /** Workers rate limiting binding (optional): per-client limits on subscribe and publish. */
-  RATE_LIMITER?: RateLimit;
+/**
+ * What settings are read from: the table's settings (text) and the Analytics Engine binding. The
+ * Worker's whole environment (src/env.ts) extends it; the Topic object needs no more than this.
+ */
+export interface SettingsEnv extends SettingVars {
   /** Workers Analytics Engine dataset (optional, edge only): metric data points. */
   ANALYTICS?: AnalyticsEngineDataset;
-  DO_JURISDICTION?: string;
-  DO_LOCATION_HINT?: string;
-  METRICS_TOKEN?: string;
-  AUTH_MODE?: string;
-  SMART_JWKS_URL?: string;
-  SMART_ISSUER?: string;
-  SMART_AUDIENCE?: string;
-  AUTH_ALGORITHMS?: string;
-  TOPIC_CLAIM?: string;
-  DEV_TOKEN_SECONDS?: string;
-  HUB_ENV?: string;
-  TOPIC_BINDING?: string;
-  JWKS_CACHE_SECONDS?: string;
-  TOKEN_CACHE_SECONDS?: string;
-  SMART_INTROSPECTION_URL?: string;
-  INTROSPECTION_CLIENT_ID?: string;
-  INTROSPECTION_CLIENT_SECRET?: string;
-  INTROSPECT?: string;
-  INTROSPECTION_TOPIC_MEMBER?: string;
-  ALLOWED_ORIGINS?: string;
-  MAX_SUBSCRIPTIONS_PER_TOPIC?: string;
-  MAX_INSPECTORS_PER_TOPIC?: string;
-  SOCKET_BUFFER_BYTES?: string;
-  HUB_LEASE_DEFAULT_SECONDS?: string;
-  HUB_LEASE_MAX_SECONDS?: string;
-  ENDPOINT_CONNECT_SECONDS?: string;
-  TOPIC_IDLE_SECONDS?: string;
-  EVENT_LOG_LIMIT?: string;
-  MAX_BODY_BYTES?: string;
-  MAX_CONTENT_BYTES_PER_ANCHOR?: string;
-  MAX_CONTENT_BYTES_PER_TOPIC?: string;
-  PROPRIETARY_EVENTS?: string;
-  PUBLIC_URL?: string;
-  LOG_LEVEL?: string;
-  ACK_TIMEOUT_SECONDS?: string;
-  UNRESPONSIVE_THRESHOLD?: string;
-  RESEND_MIN_SECONDS?: string;
-  HEARTBEAT_SECONDS?: string;
-}
-
-function nonNegativeInt(name: string, raw: string | undefined, fallback: number): number {
-  if (raw == null || raw.trim() === "") return fallback; // null: an unset fromEnvironment binding (self-host)
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`setting ${name}="${raw}" must be a non-negative integer`);
-  return n;
-}
-
-function positiveInt(name: string, raw: string | undefined, fallback: number): number {
-  if (raw == null || raw.trim() === "") return fallback; // null: an unset fromEnvironment binding (self-host)
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`setting ${name}="${raw}" must be a positive integer`);
-  return n;
-}
-
-function oneOf<T extends string>(name: string, raw: string | undefined, allowed: readonly T[]): T | undefined {
-  const v = raw?.trim().toLowerCase();
-  if (!v) return undefined;
-  if (!(allowed as readonly string[]).includes(v)) throw new Error(`setting ${name}="${raw}" must be one of ${allowed.join(", ")}`);
-  return v as T;
 }
 
 function httpUrl(raw: string): boolean {
@@ -195,37 +133,34 @@ function httpUrl(raw: string): boolean {
   }
 }
 
-const list = (raw: string | undefined): string[] =>
-  (raw ?? "").split(",").map((s) => s.trim()).filter((s) => s.length > 0);
-
 /**
  * Unknown or missing AUTH_MODE means smart: the hub never runs open by accident. Where HUB_ENV says
  * production (or is unset), only smart runs; in the self-host build, dev runs too but never open. A
  * refused mode leaves the hub in unconfigured smart mode: 503 for every authenticated request, and
  * overriding AUTH_MODE alone (`--var AUTH_MODE:open`) cannot open it.
  */
-function readAuth(env: Env): AuthConfig {
-  const raw = (env.AUTH_MODE ?? "").trim().toLowerCase();
-  const hubEnv = oneOf("HUB_ENV", env.HUB_ENV, HUB_ENVS) ?? "production";
+function readAuth(env: SettingVars): AuthConfig {
+  const raw = setting(env, "AUTH_MODE");
+  const hubEnv = setting(env, "HUB_ENV");
   const wanted = raw === "dev" || raw === "open" ? raw : "smart";
   const refused = (wanted === "open" && hubEnv !== "development") || (wanted === "dev" && hubEnv === "production");
   const mode = refused ? "smart" : wanted;
-  const jwksCacheSeconds = nonNegativeInt("JWKS_CACHE_SECONDS", env.JWKS_CACHE_SECONDS, 240);
-  const tokenCacheSeconds = nonNegativeInt("TOKEN_CACHE_SECONDS", env.TOKEN_CACHE_SECONDS, 60);
+  const jwksCacheSeconds = setting(env, "JWKS_CACHE_SECONDS");
+  const tokenCacheSeconds = setting(env, "TOKEN_CACHE_SECONDS");
   if (jwksCacheSeconds + tokenCacheSeconds > KEY_REVOCATION_MAX_SECONDS) {
     throw new Error(`settings JWKS_CACHE_SECONDS (${jwksCacheSeconds}) + TOKEN_CACHE_SECONDS (${tokenCacheSeconds}) must not exceed ${KEY_REVOCATION_MAX_SECONDS}: their sum is how long a revoked key can still be honoured`);
   }
-  const algorithms = list(env.AUTH_ALGORITHMS ?? "RS256,ES256").filter((a) => a.toLowerCase() !== "none");
+  const algorithms = setting(env, "AUTH_ALGORITHMS");
   const auth: AuthConfig = {
     mode,
-    jwksUrl: env.SMART_JWKS_URL?.trim() || undefined,
-    issuer: env.SMART_ISSUER?.trim() || undefined,
-    audience: env.SMART_AUDIENCE?.trim() || undefined,
+    jwksUrl: setting(env, "SMART_JWKS_URL"),
+    issuer: setting(env, "SMART_ISSUER"),
+    audience: setting(env, "SMART_AUDIENCE"),
     algorithms: mode === "dev" ? ["ES256"] : algorithms,
-    topicClaim: env.TOPIC_CLAIM?.trim() || "hub.topic",
-    devTokenSeconds: positiveInt("DEV_TOKEN_SECONDS", env.DEV_TOKEN_SECONDS, 3600),
+    topicClaim: setting(env, "TOPIC_CLAIM"),
+    devTokenSeconds: setting(env, "DEV_TOKEN_SECONDS"),
     hubEnv,
-    topicBinding: oneOf("TOPIC_BINDING", env.TOPIC_BINDING, ["required", "optional"] as const) ?? "required",
+    topicBinding: setting(env, "TOPIC_BINDING"),
     jwksCacheSeconds,
     tokenCacheSeconds,
   };
@@ -238,13 +173,13 @@ function readAuth(env: Env): AuthConfig {
     auth.risk = "AUTH_MODE=dev on a self-hosted hub: anyone who reaches it can mint tokens for any topic at /auth/token; for trying the build locally only, use AUTH_MODE=smart on a server";
   }
   if (mode === "smart") {
-    const introspectionUrl = env.SMART_INTROSPECTION_URL?.trim() || undefined;
-    const clientId = env.INTROSPECTION_CLIENT_ID?.trim() || undefined;
-    const clientSecret = env.INTROSPECTION_CLIENT_SECRET ?? undefined;
-    const when = oneOf("INTROSPECT", env.INTROSPECT, ["opaque", "always"] as const) ?? "opaque";
+    const introspectionUrl = setting(env, "SMART_INTROSPECTION_URL");
+    const clientId = setting(env, "INTROSPECTION_CLIENT_ID");
+    const clientSecret = setting(env, "INTROSPECTION_CLIENT_SECRET");
+    const when = setting(env, "INTROSPECT");
     // Introspection is on when the hub has credentials for it; the endpoint may come from discovery.
     if (clientId && clientSecret) {
-      auth.introspection = { url: introspectionUrl, clientId, clientSecret, when, topicMember: env.INTROSPECTION_TOPIC_MEMBER?.trim() || "hub.topic" };
+      auth.introspection = { url: introspectionUrl, clientId, clientSecret, when, topicMember: setting(env, "INTROSPECTION_TOPIC_MEMBER") };
     }
     const missing = [
       // Without SMART_JWKS_URL the keys come from the issuer's discovery document (src/auth/discovery.ts).
@@ -273,7 +208,7 @@ function readAuth(env: Env): AuthConfig {
  */
 export const MAX_READ_BYTES = 12 * 1024 * 1024;
 
-export function readConfig(env: Env): HubConfig {
+export function readConfig(env: SettingVars): HubConfig {
   const config = readSettings(env);
   if (config.maxBodyBytes + config.maxContentBytesPerAnchor > MAX_READ_BYTES) {
     throw new Error(`settings MAX_BODY_BYTES + MAX_CONTENT_BYTES_PER_ANCHOR must not exceed ${MAX_READ_BYTES} (the current context must stay readable)`);
@@ -281,45 +216,57 @@ export function readConfig(env: Env): HubConfig {
   return config;
 }
 
-function readSettings(env: Env): HubConfig {
-  const leaseDefaultSeconds = positiveInt("HUB_LEASE_DEFAULT_SECONDS", env.HUB_LEASE_DEFAULT_SECONDS, 3600);
-  const leaseMaxSeconds = positiveInt("HUB_LEASE_MAX_SECONDS", env.HUB_LEASE_MAX_SECONDS, 86400);
+function readSettings(env: SettingVars): HubConfig {
+  const leaseDefaultSeconds = setting(env, "HUB_LEASE_DEFAULT_SECONDS");
+  const leaseMaxSeconds = setting(env, "HUB_LEASE_MAX_SECONDS");
   return {
     auth: readAuth(env),
-    allowedOrigins: list(env.ALLOWED_ORIGINS),
-    maxSubscriptionsPerTopic: positiveInt("MAX_SUBSCRIPTIONS_PER_TOPIC", env.MAX_SUBSCRIPTIONS_PER_TOPIC, 1000),
-    maxInspectorsPerTopic: positiveInt("MAX_INSPECTORS_PER_TOPIC", env.MAX_INSPECTORS_PER_TOPIC, 10),
-    socketBufferBytes: positiveInt("SOCKET_BUFFER_BYTES", env.SOCKET_BUFFER_BYTES, 4_194_304),
+    allowedOrigins: setting(env, "ALLOWED_ORIGINS"),
+    maxSubscriptionsPerTopic: setting(env, "MAX_SUBSCRIPTIONS_PER_TOPIC"),
+    maxInspectorsPerTopic: setting(env, "MAX_INSPECTORS_PER_TOPIC"),
+    socketBufferBytes: setting(env, "SOCKET_BUFFER_BYTES"),
     leaseDefaultSeconds: Math.min(leaseDefaultSeconds, leaseMaxSeconds),
     leaseMaxSeconds,
-    endpointConnectSeconds: positiveInt("ENDPOINT_CONNECT_SECONDS", env.ENDPOINT_CONNECT_SECONDS, 60),
-    topicIdleSeconds: positiveInt("TOPIC_IDLE_SECONDS", env.TOPIC_IDLE_SECONDS, 86400),
-    eventLogLimit: positiveInt("EVENT_LOG_LIMIT", env.EVENT_LOG_LIMIT, 1000),
-    maxBodyBytes: positiveInt("MAX_BODY_BYTES", env.MAX_BODY_BYTES, 1_048_576),
-    maxContentBytesPerAnchor: positiveInt("MAX_CONTENT_BYTES_PER_ANCHOR", env.MAX_CONTENT_BYTES_PER_ANCHOR, 4_194_304),
-    maxContentBytesPerTopic: positiveInt("MAX_CONTENT_BYTES_PER_TOPIC", env.MAX_CONTENT_BYTES_PER_TOPIC, 8_388_608),
-    proprietaryEvents: parseProprietaryEvents(env.PROPRIETARY_EVENTS),
-    ackTimeoutSeconds: positiveInt("ACK_TIMEOUT_SECONDS", env.ACK_TIMEOUT_SECONDS, 10),
-    unresponsiveThreshold: positiveInt("UNRESPONSIVE_THRESHOLD", env.UNRESPONSIVE_THRESHOLD, 1),
-    resendMinSeconds: nonNegativeInt("RESEND_MIN_SECONDS", env.RESEND_MIN_SECONDS, 10),
-    heartbeatSeconds: nonNegativeInt("HEARTBEAT_SECONDS", env.HEARTBEAT_SECONDS, 0),
-    publicUrl: env.PUBLIC_URL?.trim() ? env.PUBLIC_URL.trim().replace(/\/+$/, "") : undefined,
+    endpointConnectSeconds: setting(env, "ENDPOINT_CONNECT_SECONDS"),
+    topicIdleSeconds: setting(env, "TOPIC_IDLE_SECONDS"),
+    eventLogLimit: setting(env, "EVENT_LOG_LIMIT"),
+    maxBodyBytes: setting(env, "MAX_BODY_BYTES"),
+    maxContentBytesPerAnchor: setting(env, "MAX_CONTENT_BYTES_PER_ANCHOR"),
+    maxContentBytesPerTopic: setting(env, "MAX_CONTENT_BYTES_PER_TOPIC"),
+    proprietaryEvents: setting(env, "PROPRIETARY_EVENTS"),
+    ackTimeoutSeconds: setting(env, "ACK_TIMEOUT_SECONDS"),
+    unresponsiveThreshold: setting(env, "UNRESPONSIVE_THRESHOLD"),
+    resendMinSeconds: setting(env, "RESEND_MIN_SECONDS"),
+    heartbeatSeconds: setting(env, "HEARTBEAT_SECONDS"),
+    publicUrl: setting(env, "PUBLIC_URL"),
     placement: {
-      jurisdiction: oneOf("DO_JURISDICTION", env.DO_JURISDICTION, JURISDICTIONS),
-      locationHint: oneOf("DO_LOCATION_HINT", env.DO_LOCATION_HINT, LOCATION_HINTS),
+      jurisdiction: setting(env, "DO_JURISDICTION"),
+      locationHint: setting(env, "DO_LOCATION_HINT"),
     },
-    metricsToken: env.METRICS_TOKEN?.trim() || undefined,
+    metricsToken: setting(env, "METRICS_TOKEN"),
   };
 }
 
-/** Config and catalog are derived from env once per isolate, not once per request. */
-let cached: { env: Env; config: HubConfig; catalog: EventCatalog } | undefined;
-export function hubSettings(env: Env): { config: HubConfig; catalog: EventCatalog } {
+/** Config and catalog are derived from env once per isolate, not once per request. Changes nothing else. */
+let cached: { env: SettingVars; config: HubConfig; catalog: EventCatalog } | undefined;
+export function hubSettings(env: SettingVars): { config: HubConfig; catalog: EventCatalog } {
   if (cached?.env !== env) {
-    setLogLevel(env.LOG_LEVEL); // first: a setting that does not parse is then logged at this level
     const config = readConfig(env);
-    setAnalytics(env.ANALYTICS);
     cached = { env, config, catalog: new EventCatalog(config.proprietaryEvents, { heartbeat: config.heartbeatSeconds > 0 }) };
   }
   return cached;
+}
+
+/**
+ * Sets what settings change outside the configuration: the log level and the analytics dataset.
+ * Called where the code starts running (the Worker's module and each request, the Topic object's
+ * constructor), before anything is read, so that a setting that does not parse is logged at the
+ * configured level. Cheap after the first call with an environment.
+ */
+let applied: SettingsEnv | undefined;
+export function applySettings(env: SettingsEnv): void {
+  if (applied === env) return;
+  applied = env;
+  setLogLevel(setting(env, "LOG_LEVEL"));
+  setAnalytics(env.ANALYTICS);
 }

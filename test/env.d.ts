@@ -1,9 +1,8 @@
-// Types for `cloudflare:workers` env and exports inside the test runtime.
+// Types for `cloudflare:workers` env and exports inside the test runtime: the hub's own environment
+// (src/env.ts), not restated here.
+type HubEnvironment = import("../src/env").Env;
 declare namespace Cloudflare {
-  interface Env {
-    TOPIC: DurableObjectNamespace<import("../src/topic/object").Topic>;
-    ISSUER: DurableObjectNamespace<import("../src/auth/dev-issuer").DevIssuer>;
-  }
+  interface Env extends HubEnvironment {}
   interface Exports {
     default: Fetcher;
   }

@@ -4,7 +4,7 @@
 // committed. Never enabled in production (wrangler.toml [env.production]).
 import { DurableObject } from "cloudflare:workers";
 import { exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from "jose";
-import type { AuthConfig, Env } from "../config";
+import type { AuthConfig } from "../config";
 import { parseTopic } from "../protocol/topic-name";
 import { fail, ok, type Result } from "../protocol/wire";
 import { invalidFhircastScopes } from "./scopes";
@@ -20,7 +20,7 @@ interface KeyPair {
 }
 
 /** Holds the development issuer's key pair (one object, named "dev-issuer"). */
-export class DevIssuer extends DurableObject<Env> {
+export class DevIssuer extends DurableObject {
   async keys(): Promise<KeyPair> {
     const stored = await this.ctx.storage.get<KeyPair>("keys");
     if (stored) return stored;
@@ -38,7 +38,13 @@ export class DevIssuer extends DurableObject<Env> {
 
 /** The key pair, fetched from the issuer object once per isolate. */
 let cachedKeys: Promise<KeyPair> | undefined;
-function keys(env: Env): Promise<KeyPair> {
+
+/** The one binding the issuer needs (a part of src/env.ts `Env`, named here so this module imports no environment type). */
+export interface IssuerEnv {
+  ISSUER: DurableObjectNamespace<DevIssuer>;
+}
+
+function keys(env: IssuerEnv): Promise<KeyPair> {
   cachedKeys ??= env.ISSUER.get(env.ISSUER.idFromName("dev-issuer"))
     .keys()
     .catch((e: unknown) => {
@@ -48,7 +54,7 @@ function keys(env: Env): Promise<KeyPair> {
   return cachedKeys;
 }
 
-export async function devPublicJwks(env: Env): Promise<{ keys: JWK[] }> {
+export async function devPublicJwks(env: IssuerEnv): Promise<{ keys: JWK[] }> {
   return { keys: [(await keys(env)).publicJwk] };
 }
 
@@ -71,7 +77,7 @@ export function oauthError(error: string, description: string) {
  * otherwise to a fresh random topic (the hub generates opaque, unguessable topics, §4.3). The response
  * carries `hub.url` and `hub.topic` as a SMART launch does (§2.1).
  */
-export async function issueToken(params: URLSearchParams, env: Env, auth: AuthConfig, hubUrl: string): Promise<Result<TokenResponse>> {
+export async function issueToken(params: URLSearchParams, env: IssuerEnv, auth: AuthConfig, hubUrl: string): Promise<Result<TokenResponse>> {
   for (const [k] of params) {
     if (params.getAll(k).length > 1) return oauthError("invalid_request", `parameter ${k} appears more than once`);
   }

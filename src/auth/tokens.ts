@@ -6,7 +6,8 @@
 //  open  — no tokens at all, for quick local experiments only (logged loudly; refused outside
 //          HUB_ENV=development, src/config.ts).
 import { createLocalJWKSet, decodeProtectedHeader, errors, type JWTPayload, jwtVerify, type JWTVerifyGetKey } from "jose";
-import { type AuthConfig, type Env, hubSettings } from "../config";
+import { applySettings, type AuthConfig, hubSettings } from "../config";
+import type { Env } from "../env";
 import { fail, ok, type Result } from "../protocol/wire";
 import { log } from "../log";
 import { devPublicJwks, DEV_AUDIENCE, DEV_ISSUER } from "./dev-issuer";
@@ -40,9 +41,11 @@ export const IAT_SKEW_SECONDS = 60;
 
 /**
  * Said once per isolate start (src/worker.ts calls it at module load, where workerd runs it when it
- * starts): a refused or unconfigured mode and a risky one at error level, open mode as a warning.
+ * starts), after applying the settings (log level, analytics): a refused or unconfigured mode and a
+ * risky one at error level, open mode as a warning.
  */
 export function announceAuth(env: Env): void {
+  applySettings(env); // a start: the log level first, so a setting that does not parse is logged at it
   let auth: AuthConfig;
   try {
     auth = hubSettings(env).config.auth;

@@ -2,7 +2,7 @@
 // HTTP, subscriber sockets, and the hub's advertised features. Every socket a check opens is closed
 // when the check ends; every wait is bounded by the kit's timeouts.
 import { FORM, form, type HttpResult, isObject, jwtPayload, request } from "./http.ts";
-import { type Feature, assert, brief, fail, skip } from "./types.ts";
+import { type Feature, assert, brief, fail, skip } from "./outcome.ts";
 import { HubSocket, type AckPolicy } from "./ws.ts";
 
 export interface KitOptions {

@@ -1,6 +1,12 @@
 // Types of the FHIRcast Hub conformance kit: checks, their results, and the report. Runtime-neutral
 // (no Node or Workers APIs); the kit itself talks to a hub only over HTTP and WebSockets.
 import type { CheckContext } from "./context.ts";
+import type { Feature } from "./outcome.ts";
+
+// What checks throw and say, in a module of its own that the check context (./context.ts) can import
+// without importing this one (test/e2e/source.e2e.test.ts: no import cycle).
+export { assert, brief, CheckFailure, CheckSkip, fail, skip } from "./outcome.ts";
+export type { Feature } from "./outcome.ts";
 
 /** How much a check matters: a failed SHALL fails the run (exit code 1); SHOULD and leniency only warn. */
 export type Level = "SHALL" | "SHOULD" | "LENIENCY";
@@ -35,14 +41,6 @@ export const SECTION_TITLES: Record<Section, string> = {
   syncerror: "SyncError",
   security: "Security",
 };
-
-/** Optional hub features; a check that needs one the hub does not advertise is skipped, not failed. */
-export type Feature =
-  | "getCurrentContext" //  well-known capabilities.supportsGetCurrentContext or getCurrentSupport
-  | "contentSharing" //     DiagnosticReport-open and DiagnosticReport-update in eventsSupported
-  | "syncError" //          SyncError in eventsSupported
-  | "credentials" //        the kit was given a token or a token URL (the hub uses OAuth)
-  | "tokenMinting"; //      the kit can obtain tokens with chosen scopes / client ids (--token-url)
 
 export interface SpecRef {
   /** Section number in the FHIRcast 3.0.0 specification, e.g. "2.4". */
@@ -107,38 +105,4 @@ export interface Report {
   features: Record<string, boolean>;
   summary: Summary;
   results: CheckResult[];
-}
-
-/** Thrown by a check to fail it. */
-export class CheckFailure extends Error {
-  override name = "CheckFailure";
-}
-
-/** Thrown by a check to skip it (an optional feature is missing, or it cannot be tested here). */
-export class CheckSkip extends Error {
-  override name = "CheckSkip";
-}
-
-export function fail(message: string): never {
-  throw new CheckFailure(message);
-}
-
-export function skip(message: string): never {
-  throw new CheckSkip(message);
-}
-
-export function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new CheckFailure(message);
-}
-
-/** Short JSON for failure messages. */
-export function brief(value: unknown, max = 300): string {
-  let s: string;
-  try {
-    s = typeof value === "string" ? value : JSON.stringify(value);
-  } catch {
-    s = String(value);
-  }
-  if (s === undefined) s = String(value);
-  return s.length > max ? `${s.slice(0, max)}…` : s;
 }

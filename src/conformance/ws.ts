@@ -1,7 +1,7 @@
 // WebSocket helper of the conformance kit: a subscriber's socket with a queue of parsed frames,
 // automatic acknowledgements (optional) and bounded waits. Uses only the global WebSocket (Node >= 22).
 import { isObject as isFrameObject } from "./http.ts";
-import { brief, fail } from "./types.ts";
+import { brief, fail } from "./outcome.ts";
 
 export interface Frame {
   /** Parsed JSON, or undefined when the frame was not JSON text. */

@@ -2,16 +2,41 @@
 // hub's public origin, and the one place a topic name becomes a Durable Object stub.
 import type { Principal } from "../auth/tokens";
 import { wwwAuthenticate } from "../auth/tokens";
-import { hubSettings, type Env } from "../config";
-import { outcomeResponse, textResponse } from "../protocol/errors";
+import { hubSettings } from "../config";
+import type { Env } from "../env";
 import { type Failure, fail } from "../protocol/wire";
+import { jsonResponse, outcomeResponse, textResponse } from "./responses";
 
-/** A failure as the caller's API speaks it: plain text for subscriptions, OperationOutcome otherwise. */
-export function failure(f: Failure, style: "text" | "outcome"): Response {
+/**
+ * How an endpoint answers a refusal (docs/operations.md "Error responses"): plain text for
+ * subscription requests (§2.3, §2.7), an OperationOutcome for the rest of the FHIRcast API, an OAuth
+ * error body for the token endpoint.
+ */
+export type ErrorStyle = "text" | "outcome" | "oauth";
+
+/** A failure as the caller's API speaks it. */
+export function failure(f: Failure, style: ErrorStyle): Response {
   const headers: Record<string, string> = {};
   if (f.status === 401) headers["WWW-Authenticate"] = wwwAuthenticate(f.detail);
   if (f.retryAfter) headers["Retry-After"] = String(f.retryAfter);
-  return style === "text" ? textResponse(f.status, f.detail, headers) : outcomeResponse(f.status, f.code, f.detail, headers);
+  if (style === "text") return textResponse(f.status, f.detail, headers);
+  if (style === "oauth") return jsonResponse(f.status, { error: f.code, error_description: f.detail }, headers);
+  return outcomeResponse(f.status, f.code, f.detail, headers);
+}
+
+/**
+ * A handler that answers with a Response, or refuses with a Failure value (`return who` for a token
+ * that did not verify, `return fail(403, …)`): its endpoint's error style, declared once here, turns
+ * every refusal into the response.
+ */
+export function errorsAs<A extends unknown[]>(
+  style: ErrorStyle,
+  handler: (...args: A) => Response | Failure | Promise<Response | Failure>,
+): (...args: A) => Promise<Response> {
+  return async (...args) => {
+    const answer = await handler(...args);
+    return answer instanceof Response ? answer : failure(answer, style);
+  };
 }
 
 /** A token bound to a topic may be used for that topic only. */
@@ -29,7 +54,8 @@ export async function rateLimit(env: Env, request: Request, p: Principal, action
   return { ...fail(429, "throttled", `too many ${action} requests from this client; slow down`), retryAfter: 60 };
 }
 
-export function origin(request: Request, env: Env): string {
+/** The hub's public origin: PUBLIC_URL, else the origin the request was sent to (not its Origin header). */
+export function hubOrigin(request: Request, env: Env): string {
   return hubSettings(env).config.publicUrl ?? new URL(request.url).origin;
 }
 

@@ -1,15 +1,16 @@
 // CORS and the Origin allow-list (requirements §3.7, §10: Origin is not a credential, only a browser
 // filter). Used by the router's before and finally stages.
 import type { IRequest } from "itty-router";
-import { hubSettings, type Env } from "../config";
-import { textResponse } from "../protocol/errors";
-import { origin } from "./access";
+import { hubSettings } from "../config";
+import type { Env } from "../env";
+import { textResponse } from "./responses";
+import { hubOrigin } from "./access";
 
 /** No Origin (not a browser), no allow-list, a listed origin, or the hub's own pages (the inspector). */
 export function originAllowed(request: Request, env: Env): boolean {
   const o = request.headers.get("Origin");
   const allowed = hubSettings(env).config.allowedOrigins;
-  return o === null || allowed.length === 0 || allowed.includes(o) || o === origin(request, env);
+  return o === null || allowed.length === 0 || allowed.includes(o) || o === hubOrigin(request, env);
 }
 
 /** Refuses browser requests from origins outside ALLOWED_ORIGINS; answers CORS preflights. */

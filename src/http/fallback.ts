@@ -3,7 +3,7 @@
 // (docs/operations.md "Error responses"): OperationOutcome for the FHIRcast API, an OAuth error for
 // the token endpoint, plain text elsewhere.
 import type { IRequest } from "itty-router";
-import { jsonResponse, outcomeResponse, textResponse } from "../protocol/errors";
+import { jsonResponse, outcomeResponse, textResponse } from "./responses";
 
 /** The FHIRcast API's paths, whose refusals are OperationOutcomes. */
 function isApiPath(path: string): boolean {

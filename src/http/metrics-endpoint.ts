@@ -1,8 +1,9 @@
 // GET /metrics (docs/operations.md "Metrics"): the Prometheus text format behind a bearer secret.
 import type { IRequest } from "itty-router";
-import { hubSettings, type Env } from "../config";
+import { hubSettings } from "../config";
+import type { Env } from "../env";
 import { prometheusText } from "../metrics";
-import { textResponse } from "../protocol/errors";
+import { textResponse } from "./responses";
 
 /**
  * GET /metrics: the Prometheus text format (src/metrics.ts), for self-hosted builds (one isolate holds

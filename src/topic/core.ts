@@ -2,7 +2,7 @@
 // a module of functions taking this): the object's state, settings, storage and sockets, which never
 // change for the instance, and its per-instance memory, the one thing that does. Plus the few steps
 // they all share: logging, the topic's name, activity, storage on first write and the single alarm.
-import { hubSettings, type Env, type HubConfig } from "../config";
+import { hubSettings, type HubConfig, type SettingsEnv } from "../config";
 import { log } from "../log";
 import { TopicMemory } from "./memory";
 import { hasSchema, migrate } from "./schema";
@@ -15,7 +15,7 @@ export class TopicCore {
   readonly sockets: SocketIndex;
   readonly memory: TopicMemory;
 
-  constructor(readonly ctx: DurableObjectState, env: Env) {
+  constructor(readonly ctx: DurableObjectState, env: SettingsEnv) {
     this.config = hubSettings(env).config;
     this.store = new TopicStore(ctx.storage.sql);
     this.sockets = new SocketIndex(ctx, this.config.socketBufferBytes);

@@ -1,7 +1,7 @@
 // The inspector's side of the topic object (docs/inspector.md): the snapshot it reads over RPC, its
 // live socket, and the frames that socket is sent. The open contexts and events of the snapshot are
 // chosen within a byte budget by ./inspection.ts.
-import { outcomeResponse } from "../protocol/errors";
+import { outcomeResponse } from "../http/responses";
 import type { InspectorFrame, InspectView, Notification } from "../protocol/wire";
 import type { TopicCore } from "./core";
 import { inspection } from "./inspection";

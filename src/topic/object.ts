@@ -6,7 +6,8 @@
 // This class holds only the RPC methods and the runtime's hooks; each delegates to the module of its
 // capability (README.md "Layout"), all working with one TopicCore (./core.ts).
 import { DurableObject } from "cloudflare:workers";
-import type { Env } from "../config";
+import { applySettings, type SettingsEnv } from "../config";
+import { upgradeRequired } from "../http/responses";
 import type { PublishCall } from "../protocol/publish";
 import type { CurrentContext, InspectView, Result } from "../protocol/wire";
 import { TopicCore } from "./core";
@@ -20,13 +21,14 @@ import type { SocketIndex } from "./sockets";
 import { reconcileSockets } from "./subscription-end";
 import { connect, subscribe, type SubscribeCall, unsubscribe } from "./subscriptions";
 
-export class Topic extends DurableObject<Env> {
+export class Topic extends DurableObject<SettingsEnv> {
   private readonly core: TopicCore;
   /** The same index as `core.sockets`; tests reach it here (test/helpers/hub.ts `expireAnswers`). */
   private readonly sockets: SocketIndex;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: SettingsEnv) {
     super(ctx, env);
+    applySettings(env); // the log level and analytics, before the settings are read
     const core = (this.core = new TopicCore(ctx, env));
     this.sockets = core.sockets;
     // Keep-alive without waking the object: the runtime answers "ping" with "pong" itself.
@@ -71,9 +73,8 @@ export class Topic extends DurableObject<Env> {
 
   /** WebSocket upgrades: a subscriber's `/ws/{id}/{secret}`, or the inspector's live socket. */
   override async fetch(request: Request): Promise<Response> {
-    if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
-      return new Response("this endpoint takes a WebSocket upgrade", { status: 426, headers: { Upgrade: "websocket" } });
-    }
+    const notUpgrade = upgradeRequired(request);
+    if (notUpgrade) return notUpgrade;
     const path = new URL(request.url).pathname;
     if (path === INSPECTOR_PATH) return acceptInspector(this.core, request);
     return connect(this.core, path);

@@ -3,6 +3,7 @@
 // with the socket; this map saves deserializing it per frame. The changes every event makes (a seq
 // now owed, an answer, the last open received) are written to the attachment together, at most
 // ATTACHMENT_FLUSH_MS later, not one write per change (docs/decisions.md "Socket attachments").
+import type { Denial } from "../protocol/wire";
 
 /** What each socket carries across hibernation (serializeAttachment, ≤ 16 KB). */
 export interface SocketAttachment {
@@ -537,4 +538,21 @@ export function closeSocket(ws: WebSocket, code: number, reason: string): void {
   } catch {
     // already closed
   }
+}
+
+/**
+ * The one way a socket is refused or ended with a reason (§2.4.1, §2.7): the denial frame, then the
+ * close with `code` (1000 after an unsubscribe or an expiry, 1008 for a refused endpoint).
+ */
+export function denyAndClose(ws: WebSocket, denial: Denial, code: number): void {
+  sendFrame(ws, JSON.stringify(denial));
+  closeSocket(ws, code, denial["hub.reason"] ?? "");
+}
+
+/** An upgrade answered with a refusal: the socket is accepted only to carry the denial and its close (1008). */
+export function refusedUpgrade(denial: Denial): Response {
+  const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+  server.accept();
+  denyAndClose(server, denial, CLOSE.policy);
+  return new Response(null, { status: 101, webSocket: client });
 }

@@ -6,7 +6,7 @@ import type { Denial } from "../protocol/wire";
 import { socketClosed } from "../metrics";
 import type { TopicCore } from "./core";
 import { subscribersChanged } from "./inspector";
-import { CLOSE, closeSocket, sendFrame } from "./sockets";
+import { CLOSE, denyAndClose } from "./sockets";
 import type { SubscriptionRow } from "./store";
 
 /**
@@ -29,10 +29,7 @@ export function removeSubscription(core: TopicCore, id: string): WebSocket | und
 /** Removes a subscription; if its socket is open, sends the denial and closes it with 1000. */
 export function endSubscription(core: TopicCore, row: SubscriptionRow, reason: string): void {
   const ws = removeSubscription(core, row.id);
-  if (ws) {
-    sendFrame(ws, JSON.stringify(denial(core, row.events, reason)));
-    closeSocket(ws, CLOSE.normal, reason);
-  }
+  if (ws) denyAndClose(ws, denial(core, row.events, reason), CLOSE.normal);
 }
 
 export function denial(core: TopicCore, events: string, reason: string): Denial {

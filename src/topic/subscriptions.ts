@@ -10,7 +10,7 @@ import { type Confirmation, fail, ok, type Result } from "../protocol/wire";
 import type { TopicCore } from "./core";
 import { subscribersChanged } from "./inspector";
 import { replay } from "./replay";
-import { CLOSE, closeSocket, sendFrame, type SocketAttachment } from "./sockets";
+import { refusedUpgrade, sendFrame, type SocketAttachment } from "./sockets";
 import type { SubscriptionRow } from "./store";
 import { denial, endSubscription, removeSubscription } from "./subscription-end";
 
@@ -108,7 +108,6 @@ export async function connect(core: TopicCore, path: string): Promise<Response> 
   const { config, store } = core;
   const ep = parseEndpoint(path);
   const hash = ep ? await hashSecret(ep.secret) : undefined;
-  const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
   const row = core.memory.hasStorage && hash ? store.subscriptionByHash(hash) : undefined;
   const now = Date.now();
   let refusal: string | undefined;
@@ -120,15 +119,14 @@ export async function connect(core: TopicCore, path: string): Promise<Response> 
     removeSubscription(core, row.id);
   }
   if (refusal || !row) {
-    server.accept();
     // Whoever holds no valid secret learns nothing, not even the topic.
     const refused = denial(core, row?.events ?? "", refusal!);
     if (!row) refused["hub.topic"] = "";
-    sendFrame(server, JSON.stringify(refused));
-    closeSocket(server, CLOSE.policy, refusal!);
     core.log("connect.denied", { reason: refusal });
-    return new Response(null, { status: 101, webSocket: client });
+    return refusedUpgrade(refused);
   }
+
+  const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
 
   const events = row.events.split(",");
   // The lease starts now (A32); it was capped by the token at subscribe time, in whole seconds from

@@ -7,7 +7,8 @@
 import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
-import { KEY_REVOCATION_MAX_SECONDS, readConfig, type Env } from "../../src/config";
+import { KEY_REVOCATION_MAX_SECONDS, readConfig } from "../../src/config";
+import type { Env } from "../../src/env";
 import { announceAuth } from "../../src/auth/tokens";
 import worker from "../../src/worker";
 import { expectOutcome, expectText, mintToken, patientOpen, publishInit, subscribeForm, topicSql, uniqueTopic } from "../helpers/hub";

@@ -7,7 +7,7 @@
 import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
-import type { Env } from "../../src/config";
+import type { Env } from "../../src/env";
 import worker from "../../src/worker";
 import { expectOutcome, patientOpen, publishInit, subscribeForm, uniqueTopic } from "../helpers/hub";
 import { answer, fetchCount, jwksUrl, lastRequest, serveKeys, signingKey, SMART_AUDIENCE } from "../helpers/jwks";

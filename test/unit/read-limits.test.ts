@@ -1,7 +1,8 @@
 // The limits that keep every accepted state readable (issue 20, finding 1): the JSON depth scan and
 // the settings guard on the largest current context.
 import { describe, expect, it } from "vitest";
-import { MAX_READ_BYTES, readConfig, type Env } from "../../src/config";
+import { MAX_READ_BYTES, readConfig } from "../../src/config";
+import type { Env } from "../../src/env";
 import { MAX_JSON_DEPTH, nestsDeeperThan, parseJson } from "../../src/http/body";
 
 describe("nestsDeeperThan: a scan without recursion", () => {

@@ -1,7 +1,8 @@
 // Subscribe / unsubscribe parsing (requirements §2.1, §2.2, §2.7): collectParams turns form pairs or
 // JSON members into one value per parameter; parseSubscription validates them against the catalog.
 import { describe, expect, it } from "vitest";
-import { type Env, type HubConfig, readConfig } from "../../src/config";
+import { type HubConfig, readConfig } from "../../src/config";
+import type { Env } from "../../src/env";
 import { EventCatalog } from "../../src/events/catalog";
 import { collectParams, MAX_NAME_LENGTH, MAX_TOPIC_LENGTH, parseEvents, parseSubscription } from "../../src/protocol/subscription";
 
