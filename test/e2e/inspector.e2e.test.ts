@@ -33,8 +33,14 @@ const WAIT_MS = 20_000;
  */
 const POLL = { timeout: WAIT_MS, interval: 50 } as const;
 
+/** The settings of a hub without the development issuer (AUTH_MODE=smart; its JWKS is never fetched here). */
+const SMART_VARS = { ...VARS, AUTH_MODE: "smart", SMART_JWKS_URL: "http://127.0.0.1:9/jwks.json", SMART_ISSUER: "https://issuer.invalid", SMART_AUDIENCE: "fhircast-hub" };
+
 let dir: string;
 let server: HubServer | undefined;
+/** Started beside the first server (one start less in sequence); the last test switches to it. */
+let smartDir: string;
+let smart: Promise<HubServer> | undefined;
 let browser: Browser | undefined;
 let page: Page | undefined;
 const consoleErrors: string[] = [];
@@ -44,7 +50,9 @@ beforeAll(async () => {
   const built = spawnSync("npm", ["run", "--silent", "build:client"], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
   if (built.status !== 0) throw new Error(`npm run build:client failed: ${built.stderr || built.stdout || built.error?.message}`);
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)`);
-  dir = await tempStateDir("fhircast-inspector");
+  [dir, smartDir] = await Promise.all([tempStateDir("fhircast-inspector"), tempStateDir("fhircast-inspector-smart")]);
+  smart = HubServer.start({ persistTo: smartDir, vars: SMART_VARS });
+  smart.catch(() => undefined); // awaited by the test that uses it
   server = await HubServer.start({ persistTo: dir, vars: VARS });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -66,8 +74,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await page?.close().catch(() => undefined);
   await browser?.close().catch(() => undefined);
-  await server?.stop();
+  await Promise.all([server?.stop(), smart?.then((s) => s.stop(), () => undefined)]);
   if (dir) await removeDir(dir);
+  if (smartDir) await removeDir(smartDir);
 }, 60_000);
 
 /** The sandbox app card named `name`. */
@@ -403,14 +412,11 @@ describe("the inspector and sandbox page in headless Chromium", () => {
     await p.evaluate(() => window.scrollTo(0, 0));
     await p.screenshot({ path: join(ARTIFACTS, "inspector-after-restart.png"), timeout: WAIT_MS });
 
-    // A hub without the development issuer (AUTH_MODE=smart; its JWKS is never fetched here): a shared
-    // link opens without a token, the hub refuses it, and the page says what to paste.
+    // A hub without the development issuer (SMART_VARS, started in beforeAll): a shared link opens
+    // without a token, the hub refuses it, and the page says what to paste.
     await server.stop();
-    server = await HubServer.start({
-      persistTo: dir,
-      port,
-      vars: { ...VARS, AUTH_MODE: "smart", SMART_JWKS_URL: "http://127.0.0.1:9/jwks.json", SMART_ISSUER: "https://issuer.invalid", SMART_AUDIENCE: "fhircast-hub" },
-    });
+    server = await smart!;
+    smart = undefined;
     await p.goto(`${server.origin}/inspector/?topic=${encodeURIComponent(topic)}`);
     const status = p.locator("#access-status");
     await status.filter({ hasText: "Refused: the token is missing, invalid or expired (missing bearer token" }).waitFor();
