@@ -7,7 +7,7 @@
 // token refused. Saves screenshots at laptop size under test/e2e/artifacts/ (gitignored).
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type Browser, chromium, type Locator, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -46,9 +46,20 @@ let page: Page | undefined;
 const consoleErrors: string[] = [];
 
 beforeAll(async () => {
-  // The page's sandbox apps run the project's client bundle: build it as `npm start` does.
-  const built = spawnSync("npm", ["run", "--silent", "build:client"], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
-  if (built.status !== 0) throw new Error(`npm run build:client failed: ${built.stderr || built.stdout || built.error?.message}`);
+  // The page's sandbox apps run the project's client bundle: build it as `npm start` does, into a
+  // temporary file, and replace the served one only if it differs. Rewriting it unchanged would make
+  // every wrangler dev of the e2e files running beside this one reload (and drop its sockets).
+  const bundleDir = await tempStateDir("fhircast-client-build");
+  try {
+    const fresh = join(bundleDir, "fhircast-client.js");
+    const built = spawnSync(join(ROOT, "node_modules", ".bin", "esbuild"), ["src/client/index.ts", "--bundle", "--format=esm", `--outfile=${fresh}`, "--log-level=warning"], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+    if (built.status !== 0) throw new Error(`building the client bundle failed: ${built.stderr || built.stdout || built.error?.message}`);
+    const served = join(ROOT, "src", "public", "fhircast-client.js");
+    const next = await readFile(fresh, "utf8");
+    if (!existsSync(served) || (await readFile(served, "utf8")) !== next) await writeFile(served, next);
+  } finally {
+    await removeDir(bundleDir);
+  }
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)`);
   [dir, smartDir] = await Promise.all([tempStateDir("fhircast-inspector"), tempStateDir("fhircast-inspector-smart")]);
   smart = HubServer.start({ persistTo: smartDir, vars: SMART_VARS });
