@@ -501,17 +501,8 @@ export async function currentContext(hubUrl: string, topic: string, opts: { toke
   return JSON.parse(text);
 }
 
-export function event(topic: string, name: string, context: unknown[], extra: Record<string, unknown> = {}) {
-  return {
-    timestamp: new Date().toISOString(),
-    id: crypto.randomUUID(),
-    event: { "hub.topic": topic, "hub.event": name, context, ...extra },
-  };
-}
-
-export function patient(id: string) {
-  return { resourceType: "Patient", id, identifier: [{ system: "urn:oid:2.16.840.1.113883.19.5", value: `mrn-${id}` }] };
-}
+/** The event fixtures the workers tests use too (test/helpers/fixtures.ts). */
+export { event, patient } from "./fixtures.ts";
 
 /** USER_HZ, the unit of CPU times in /proc (`getconf CLK_TCK`): 100 on Linux. */
 const CLOCK_TICKS = 100;
