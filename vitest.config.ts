@@ -19,8 +19,19 @@ function workers(name: string, include: string[], exclude: string[], bindings: R
   };
 }
 
+/** The e2e files that must run alone (see the e2e-load project). */
+const E2E_ALONE = ["reliability", "stalled-memory"].map((f) => `test/e2e/${f}.e2e.test.ts`);
+
+function e2e(name: string, include: string[], exclude: string[], fileParallelism: boolean) {
+  return { test: { name, include, exclude, environment: "node", testTimeout: 60_000, hookTimeout: 60_000, fileParallelism } };
+}
+
 export default defineConfig({
   test: {
+    // Two files at a time, of any project. Vitest's default on a 2-core machine is one (cores - 1),
+    // and a project limited to one file at a time runs after all the others, in sequence: the whole
+    // suite ran one file after another. An e2e file mostly waits on its servers and sockets.
+    maxWorkers: 2,
     projects: [
       workers("workers", ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"], ["test/integration/limits/**"], {}),
       workers("limits", ["test/integration/limits/**/*.test.ts"], [], {
@@ -29,16 +40,14 @@ export default defineConfig({
       }, {
         ratelimits: { RATE_LIMITER: { namespace_id: "1001", simple: { limit: 5, period: 60 } } },
       }),
-      {
-        test: {
-          name: "e2e",
-          include: ["test/e2e/**/*.test.ts"],
-          environment: "node",
-          testTimeout: 60_000,
-          hookTimeout: 60_000,
-          fileParallelism: false,
-        },
-      },
+      // End to end. These files run beside each other and beside the workers tier: each starts its
+      // own servers on free ports with their own state directories.
+      e2e("e2e", ["test/e2e/**/*.test.ts"], E2E_ALONE, true),
+      // These load the machine on purpose (200 topics × 5 subscribers; stalled sockets read by RSS):
+      // one file at a time, which Vitest runs after every other file, alone. Under a parallel run on
+      // a loaded 2-core machine the load run's requests hit their 10 s timeouts.
+      // Run them with `--project e2e-load` (or both with `--project 'e2e*'`).
+      e2e("e2e-load", E2E_ALONE, [], false),
     ],
   },
 });

@@ -11,6 +11,7 @@ import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ClientEventMap, EventValidationError, FhircastClient, type FhircastClientOptions, type SocketLike } from "../../src/client";
 import { devToken, HubServer, patient, removeDir, ROOT, tempStateDir, uniqueTopic, WsClient } from "../helpers/server";
+import { waitUntil } from "../helpers/until";
 
 let dir: string;
 let server: HubServer | undefined;
@@ -164,7 +165,7 @@ describe("FhircastClient against the real local server", () => {
     expect(viewer.client.versions.get("Patient/p-recv")).toBe(ev.versionId);
 
     // The acknowledgement went out on the socket: {id, status: 200}.
-    await waitUntil(() => viewer.sent.some((s) => s === JSON.stringify({ id: sent.id, status: 200 })), 5000, "ack sent");
+    await waitUntil(() => viewer.sent.some((s) => s === JSON.stringify({ id: sent.id, status: 200 })), 5000, "ack sent", 25);
     const close = await publisher.client.publish("Patient-close", { patient: patient("p-recv") });
     const { payload: closed } = await viewer.rec.waitFor("event", (e) => e.id === close.id);
     expect(closed.role).toBe("close");
@@ -182,7 +183,7 @@ describe("FhircastClient against the real local server", () => {
     const publisher = await make(topic, ["Patient-open"], { clientId: "publisher" });
     const sent = await publisher.client.publish("Patient-open", [{ key: "patient", resource: patient("p-refuse") }]);
 
-    await waitUntil(() => refuser.sent.includes(JSON.stringify({ id: sent.id, status: 409 })), 5000, "409 ack sent");
+    await waitUntil(() => refuser.sent.includes(JSON.stringify({ id: sent.id, status: 409 })), 5000, "409 ack sent", 25);
     const { payload: se } = await watcher.rec.waitFor("syncerror", (s) => s.failedEventId === sent.id);
     expect(se.failedEventName).toBe("Patient-open");
     expect(se.subscriberName).toBe("Refusing Viewer");
@@ -205,7 +206,7 @@ describe("FhircastClient against the real local server", () => {
     const publisher = await make(topic, ["Patient-open"], { clientId: "publisher" });
     const sent = await publisher.client.publish("Patient-open", { patient: patient("p-202") });
 
-    await waitUntil(() => slow.sent.includes(JSON.stringify({ id: sent.id, status: 202 })), 5000, "202 ack sent");
+    await waitUntil(() => slow.sent.includes(JSON.stringify({ id: sent.id, status: 202 })), 5000, "202 ack sent", 25);
     const { payload: se } = await watcher.rec.waitFor("syncerror", (s) => s.failedEventId === sent.id);
     expect(se.subscriberName).toBe("Slow Dictation");
     expect(se.failedEventName).toBe("Patient-open");
@@ -391,11 +392,3 @@ describe("FhircastClient against the real local server", () => {
     await app.rec.waitFor("event", (e) => e.id === close.id);
   }, 120_000);
 });
-
-async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
-    await sleep(25);
-  }
-}

@@ -7,7 +7,7 @@
 // token refused. Saves screenshots at laptop size under test/e2e/artifacts/ (gitignored).
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type Browser, chromium, type Locator, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -33,18 +33,37 @@ const WAIT_MS = 20_000;
  */
 const POLL = { timeout: WAIT_MS, interval: 50 } as const;
 
+/** The settings of a hub without the development issuer (AUTH_MODE=smart; its JWKS is never fetched here). */
+const SMART_VARS = { ...VARS, AUTH_MODE: "smart", SMART_JWKS_URL: "http://127.0.0.1:9/jwks.json", SMART_ISSUER: "https://issuer.invalid", SMART_AUDIENCE: "fhircast-hub" };
+
 let dir: string;
 let server: HubServer | undefined;
+/** Started beside the first server (one start less in sequence); the last test switches to it. */
+let smartDir: string;
+let smart: Promise<HubServer> | undefined;
 let browser: Browser | undefined;
 let page: Page | undefined;
 const consoleErrors: string[] = [];
 
 beforeAll(async () => {
-  // The page's sandbox apps run the project's client bundle: build it as `npm start` does.
-  const built = spawnSync("npm", ["run", "--silent", "build:client"], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
-  if (built.status !== 0) throw new Error(`npm run build:client failed: ${built.stderr || built.stdout || built.error?.message}`);
+  // The page's sandbox apps run the project's client bundle: build it as `npm start` does, into a
+  // temporary file, and replace the served one only if it differs. Rewriting it unchanged would make
+  // every wrangler dev of the e2e files running beside this one reload (and drop its sockets).
+  const bundleDir = await tempStateDir("fhircast-client-build");
+  try {
+    const fresh = join(bundleDir, "fhircast-client.js");
+    const built = spawnSync(join(ROOT, "node_modules", ".bin", "esbuild"), ["src/client/index.ts", "--bundle", "--format=esm", `--outfile=${fresh}`, "--log-level=warning"], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+    if (built.status !== 0) throw new Error(`building the client bundle failed: ${built.stderr || built.stdout || built.error?.message}`);
+    const served = join(ROOT, "src", "public", "fhircast-client.js");
+    const next = await readFile(fresh, "utf8");
+    if (!existsSync(served) || (await readFile(served, "utf8")) !== next) await writeFile(served, next);
+  } finally {
+    await removeDir(bundleDir);
+  }
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)`);
-  dir = await tempStateDir("fhircast-inspector");
+  [dir, smartDir] = await Promise.all([tempStateDir("fhircast-inspector"), tempStateDir("fhircast-inspector-smart")]);
+  smart = HubServer.start({ persistTo: smartDir, vars: SMART_VARS });
+  smart.catch(() => undefined); // awaited by the test that uses it
   server = await HubServer.start({ persistTo: dir, vars: VARS });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -66,8 +85,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await page?.close().catch(() => undefined);
   await browser?.close().catch(() => undefined);
-  await server?.stop();
+  await Promise.all([server?.stop(), smart?.then((s) => s.stop(), () => undefined)]);
   if (dir) await removeDir(dir);
+  if (smartDir) await removeDir(smartDir);
 }, 60_000);
 
 /** The sandbox app card named `name`. */
@@ -403,14 +423,11 @@ describe("the inspector and sandbox page in headless Chromium", () => {
     await p.evaluate(() => window.scrollTo(0, 0));
     await p.screenshot({ path: join(ARTIFACTS, "inspector-after-restart.png"), timeout: WAIT_MS });
 
-    // A hub without the development issuer (AUTH_MODE=smart; its JWKS is never fetched here): a shared
-    // link opens without a token, the hub refuses it, and the page says what to paste.
+    // A hub without the development issuer (SMART_VARS, started in beforeAll): a shared link opens
+    // without a token, the hub refuses it, and the page says what to paste.
     await server.stop();
-    server = await HubServer.start({
-      persistTo: dir,
-      port,
-      vars: { ...VARS, AUTH_MODE: "smart", SMART_JWKS_URL: "http://127.0.0.1:9/jwks.json", SMART_ISSUER: "https://issuer.invalid", SMART_AUDIENCE: "fhircast-hub" },
-    });
+    server = await smart!;
+    smart = undefined;
     await p.goto(`${server.origin}/inspector/?topic=${encodeURIComponent(topic)}`);
     const status = p.locator("#access-status");
     await status.filter({ hasText: "Refused: the token is missing, invalid or expired (missing bearer token" }).waitFor();

@@ -9,6 +9,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { unstable_readConfig } from "wrangler";
+import { until } from "../helpers/until";
 import {
   currentContext,
   devToken,
@@ -133,8 +134,7 @@ describe("production cannot be opened by one variable: `wrangler dev --env produ
       expect(text, api).toContain("AUTH_MODE=open is refused where HUB_ENV=production");
     }
     expect((await http(`${hub.origin}/health`)).status).toBe(200);
-    const deadline = Date.now() + 10_000;
-    while (!hub.output.includes('"msg":"auth.refused"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await until(() => hub.output.includes('"msg":"auth.refused"'), 10_000, 100);
     const line = hub.output.split("\n").find((l) => l.includes('"msg":"auth.refused"'));
     expect(line, hub.output.slice(-3000)).toBeDefined();
     expect(JSON.parse(line!.slice(line!.indexOf("{"), line!.lastIndexOf("}") + 1))).toMatchObject({ level: "error", hubEnv: "production", problem: expect.stringContaining("AUTH_MODE=open is refused") });
@@ -185,8 +185,7 @@ describe("a real local server: logs and metrics", () => {
 
     // Logs are written asynchronously by workerd through wrangler: wait for the last one.
     const hash = createHash("sha256").update(topic).digest("hex").slice(0, 12);
-    const deadline = Date.now() + 10_000;
-    while (!hub.output.includes('"msg":"disconnect"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await until(() => hub.output.includes('"msg":"disconnect"'), 10_000, 100);
 
     // wrangler dev prints its own access log (`[wrangler:info] GET /api/hub/<topic> 200 OK`): that is
     // the local dev tool, not the hub (the edge has invocation logs off; workerd prints none).
@@ -236,8 +235,7 @@ describe("a real local server: logs and metrics", () => {
     const before = routeLines();
     const marker = await http(`${hub.origin}/api/hub/${encodeURIComponent(topic)}?access_token=${token}`, { headers: { Authorization: `Bearer ${token}` } });
     expect(marker.status).toBe(200);
-    const deadline = Date.now() + 10_000;
-    while (routeLines() === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await until(() => routeLines() !== before, 10_000, 100);
 
     const files = (await readdir(hub.persistTo, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
     expect(files.filter((f) => f.includes("trace-store"))).toEqual([]);

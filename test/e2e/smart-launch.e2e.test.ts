@@ -12,6 +12,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FhircastClient, type ReceivedEvent } from "../../src/client";
 import { freePort, HubServer, http, patient, removeDir, tempStateDir, uniqueTopic } from "../helpers/server";
+import { waitUntil } from "../helpers/until";
 import { type AppClient, RESOURCE_JWT, RESOURCE_OPAQUE, RESOURCE_SHORT, SHORT_TTL_SECONDS, type SmartAs, startSmartAs } from "./support/smart-as";
 
 let dir: string;
@@ -116,13 +117,8 @@ function join(t: TokenResponse, events: string[]) {
   return { client, received, waitFor };
 }
 
-async function within(ms: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not true within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** Waits (polling every 100 ms) until `check` holds; throws after `ms`. */
+const within = (ms: number, check: () => Promise<boolean>) => waitUntil(check, ms, "not true in time", 100);
 
 const contextStatus = async (topic: string, token: string) => {
   const res = await http(`${hub!.hubUrl}/${encodeURIComponent(topic)}`, { headers: { Authorization: `Bearer ${token}` } });

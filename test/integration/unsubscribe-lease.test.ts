@@ -2,6 +2,7 @@
 // endpoint, a denial frame on the socket, close 1000, the endpoint never reused; lease expiry driven
 // by the topic object's alarm.
 import { describe, expect, it } from "vitest";
+import { waitUntil } from "../helpers/until";
 import {
   connect, expectText, form, hubFetch, mintToken, patientOpen, publish, subscribe, subscribeForm, subscriber, topicSql, unsubscribe,
   uniqueTopic,
@@ -145,7 +146,7 @@ describe("a token-capped lease runs from the subscribe (issue 21 item 2)", () =>
     const { endpoint, subscribedAt } = await subscribeWithShortToken(topic, 6);
     const tokenExp = (await topicSql<{ expires_at: number }>(topic, `SELECT expires_at FROM subscriptions`))[0]!.expires_at;
     // The app connects a while after subscribing (here 2 s later).
-    await until(() => Date.now() >= subscribedAt + 2000);
+    await waitUntil(() => Date.now() >= subscribedAt + 2000, 10_000, "2 s after subscribing");
     const client = await connect(endpoint);
     const confirmation = (await client.frame(0)) as { "hub.mode": string; "hub.lease_seconds": number };
     const left = (tokenExp - Date.now()) / 1000;
@@ -159,19 +160,10 @@ describe("a token-capped lease runs from the subscribe (issue 21 item 2)", () =>
     const topic = uniqueTopic("lease-token");
     const { endpoint } = await subscribeWithShortToken(topic, 2);
     const tokenExp = (await topicSql<{ expires_at: number }>(topic, `SELECT expires_at FROM subscriptions`))[0]!.expires_at;
-    await until(() => Date.now() > tokenExp);
+    await waitUntil(() => Date.now() > tokenExp, 10_000, "the token expired");
     const client = await connect(endpoint);
     expect(await client.frame(0)).toMatchObject({ "hub.mode": "denied", "hub.reason": expect.stringMatching(/expired/) });
     await client.waitClose();
     expect(await topicSql(topic, `SELECT id FROM subscriptions`)).toEqual([]);
   });
 });
-
-/** Waits (polling every 50 ms, at most 10 s) until `cond` holds. */
-async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

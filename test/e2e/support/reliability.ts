@@ -22,15 +22,8 @@ export interface InspectView {
   events: { seq: number; acceptedAt: string; event: any }[];
 }
 
-/** Polls `check` until it returns true or `timeoutMs` passes; returns whether it became true. */
-export async function until(check: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 200): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(everyMs);
-  }
-}
+/** The tests' one polling wait (test/helpers/until.ts), here for the modules that import it from here. */
+export { until } from "../../helpers/until";
 
 /** Resident memory (VmRSS, MiB) of the server's workerd processes, summed. */
 export async function workerdRssMiB(server: HubServer): Promise<number> {
