@@ -68,7 +68,7 @@ export interface HubConfig {
   maxInspectorsPerTopic: number;
   /** Most bytes a socket may owe (unacknowledged events, or unsent) before the hub stops sending to it. */
   socketBufferBytes: number;
-  /** Lease granted when the subscriber asks for none (§2.1). */
+  /** Lease granted when the subscriber asks for none (fhircast.hl7.org/STU3/2-4-Subscribing.html). */
   leaseDefaultSeconds: number;
   /** Longest lease the hub grants; longer requests are capped. */
   leaseMaxSeconds: number;
@@ -80,13 +80,13 @@ export interface HubConfig {
   eventLogLimit: number;
   /** Largest request body accepted (413 above it). */
   maxBodyBytes: number;
-  /** Most bytes of shared content (§7) one anchor holds; an update beyond it is refused (413). */
+  /** Most bytes of shared content (fhircast.hl7.org/STU3/2-10-ContentSharing.html) one anchor holds; an update beyond it is refused (413). */
   maxContentBytesPerAnchor: number;
   /** Most bytes of shared content all of a topic's anchors hold together (413 beyond it). */
   maxContentBytesPerTopic: number;
   /** Reverse-domain proprietary events the hub accepts besides the standard catalog. */
   proprietaryEvents: string[];
-  /** A subscriber that does not acknowledge an event within this time is out of sync (§2.5). */
+  /** A subscriber that does not acknowledge an event within this time is out of sync (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html). */
   ackTimeoutSeconds: number;
   /** Consecutive missed acknowledgements after which a subscriber is unsubscribed. */
   unresponsiveThreshold: number;

@@ -1,4 +1,4 @@
-// WebSocket endpoint URLs (FHIRcast 3.0.0 §2.3, §3.1): `{origin}/ws/{topic object id}/{secret}`.
+// WebSocket endpoint URLs (fhircast.hl7.org/STU3/2-4-Subscribing.html): `{origin}/ws/{topic object id}/{secret}`.
 // The object id routes the upgrade to the topic's Durable Object without revealing the topic; the
 // 128-bit CSPRNG secret is the credential. The topic object stores only the secret's SHA-256.
 

@@ -142,7 +142,7 @@ export const SETTINGS = {
     "more live inspector sockets (`/api/inspect/{topic}/live`) on a topic at once are refused (403 OperationOutcome)"),
   MAX_BODY_BYTES: positiveInt(1_048_576, "larger request bodies get 413"),
   MAX_CONTENT_BYTES_PER_ANCHOR: positiveInt(4_194_304,
-    "shared content (§7) one anchor holds; an update beyond it gets 413 (`MAX_BODY_BYTES` + this at most 12 MiB, [Size limits](#size-limits))"),
+    "shared content ([content sharing](https://fhircast.hl7.org/STU3/2-10-ContentSharing.html)) one anchor holds; an update beyond it gets 413 (`MAX_BODY_BYTES` + this at most 12 MiB, [Size limits](#size-limits))"),
   MAX_CONTENT_BYTES_PER_TOPIC: positiveInt(8_388_608,
     "shared content all of a topic's open anchors hold together; an update beyond it gets 413"),
   HUB_LEASE_DEFAULT_SECONDS: positiveInt(3600, "lease when the subscriber asks for none (never above `HUB_LEASE_MAX_SECONDS`)"),

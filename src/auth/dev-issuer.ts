@@ -74,8 +74,8 @@ export function oauthError(error: string, description: string) {
 
 /**
  * Issues a token for `client_credentials`: the scopes asked for, bound to `hub.topic` when given,
- * otherwise to a fresh random topic (the hub generates opaque, unguessable topics, §4.3). The response
- * carries `hub.url` and `hub.topic` as a SMART launch does (§2.1).
+ * otherwise to a fresh random topic (the hub generates opaque, unguessable topics, fhircast.hl7.org/STU3/4-3-security-considerations.html). The response
+ * carries `hub.url` and `hub.topic` as a SMART launch does (fhircast.hl7.org/STU3/2-1-SessionDiscovery.html).
  */
 export async function issueToken(params: URLSearchParams, env: IssuerEnv, auth: AuthConfig, hubUrl: string): Promise<Result<TokenResponse>> {
   for (const [k] of params) {

@@ -79,7 +79,7 @@ async function read(issuer: string): Promise<ServerMetadata> {
       }
       const doc = (await res.json()) as Record<string, unknown>;
       if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw new Error("not a JSON object");
-      // OpenID Connect Discovery §4.3: the document must name the issuer it was asked for, or another
+      // OpenID Connect Discovery fhircast.hl7.org/STU3/4-3-security-considerations.html: the document must name the issuer it was asked for, or another
       // server's keys would be trusted for this issuer's tokens.
       if (doc.issuer !== undefined && String(doc.issuer).replace(/\/+$/, "") !== issuer.replace(/\/+$/, "")) {
         throw new Error(`it names another issuer ("${String(doc.issuer)}")`);

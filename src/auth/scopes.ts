@@ -1,4 +1,4 @@
-// FHIRcast scopes (FHIRcast 3.0.0 §2.2, scopes.ebnf): `fhircast/<Event|*>.<read|write|*>`.
+// FHIRcast scopes (fhircast.hl7.org/STU3/2-2-FhircastScopes.html, scopes.ebnf): `fhircast/<Event|*>.<read|write|*>`.
 // Event names match case-insensitively. Other scopes in the token (openid, patient/…) are ignored.
 // Pure module.
 

@@ -1,4 +1,4 @@
-// Bearer token verification (FHIRcast 3.0.0 §2.2, §4.3; SMART on FHIR) with jose. Three modes:
+// Bearer token verification (fhircast.hl7.org/STU3/2-2-FhircastScopes.html, fhircast.hl7.org/STU3/4-3-security-considerations.html; SMART on FHIR) with jose. Three modes:
 //  smart — tokens from the configured authorization server: JWTs against its keys (SMART_JWKS_URL, or
 //          `jwks_uri` from its discovery document), opaque tokens by introspection (RFC 7662), issuer,
 //          audience;
@@ -214,7 +214,7 @@ async function verify(token: string, env: Env, auth: AuthConfig): Promise<Result
     return unauthorized(`token claim "iat" is in the future (more than ${IAT_SKEW_SECONDS} s ahead of the hub's clock)`);
   }
   const clientId = [payload.client_id, payload.azp, payload.sub].find((v): v is string => typeof v === "string" && v !== "");
-  // Without a client, a subscription would have no owner: anyone could change or cancel it (§4.3).
+  // Without a client, a subscription would have no owner: anyone could change or cancel it (fhircast.hl7.org/STU3/4-3-security-considerations.html).
   if (!clientId) return unauthorized("token names no client (client_id, azp or sub)");
   const topicClaim = payload[auth.topicClaim];
   // A topic claim that is present but names no topic must not leave the token unbound (fail closed).

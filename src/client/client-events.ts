@@ -20,7 +20,7 @@ export interface ReceivedEvent {
 }
 
 /**
- * The acknowledgement status an "event" listener may return (§2.5): 200 (the default) applied,
+ * The acknowledgement status an "event" listener may return (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html): 200 (the default) applied,
  * 202 received and deciding (then `sendSyncError` within 10 s if refusing), 409 refused, 4xx/5xx failed.
  */
 export type AckStatus = number;
@@ -37,7 +37,7 @@ export interface ClientEventMap {
   event: ReceivedEvent;
   /** A SyncError arrived (it is also delivered as "event"). */
   syncerror: SyncErrorDetails & { event: ReceivedEvent };
-  /** The hub denied or ended the subscription (§2.6). The client does not reconnect after a denial. */
+  /** The hub denied or ended the subscription (fhircast.hl7.org/STU3/2-4-Subscribing.html). The client does not reconnect after a denial. */
   denied: { denial: Denial; reason?: string };
   /** The socket dropped unexpectedly; the client starts re-subscribing. */
   disconnect: { code: number; reason: string; at: number };

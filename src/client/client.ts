@@ -30,7 +30,7 @@ import { VersionTracker } from "./versions";
 
 export type ClientState = "idle" | "connecting" | "connected" | "reconnecting" | "denied" | "closing" | "closed";
 
-/** The hub denied the subscription (§2.6). */
+/** The hub denied the subscription (fhircast.hl7.org/STU3/2-4-Subscribing.html). */
 export class DeniedError extends Error {
   override readonly name = "DeniedError";
   constructor(readonly denial: Denial) {
@@ -346,7 +346,7 @@ export class FhircastClient {
     }
   }
 
-  // ---- lease renewal (re-subscribe on the same endpoint, §2.5) -------------------------------------
+  // ---- lease renewal (re-subscribe on the same endpoint, fhircast.hl7.org/STU3/2-4-Subscribing.html) -------------------------------------
 
   private scheduleRenewal(leaseSeconds: number): void {
     if (this.leaseTimer) clearTimeout(this.leaseTimer);
@@ -396,7 +396,7 @@ export class FhircastClient {
     };
   }
 
-  /** Hands the event to the listeners, then acknowledges it with the status they chose (§2.5). */
+  /** Hands the event to the listeners, then acknowledges it with the status they chose (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html). */
   private async onEvent(conn: Connection, n: Notification): Promise<void> {
     // The legacy heartbeat (STU3 ballots) is neither an event for the app nor acknowledged.
     if (n.event["hub.event"].toLowerCase() === "heartbeat") return;
@@ -422,7 +422,7 @@ export class FhircastClient {
   // ---- sending ---------------------------------------------------------------------------------------
 
   /**
-   * Publishes an event (§2.6). `context` is a list of entries or values by key (`{ patient }`), shaped
+   * Publishes an event (fhircast.hl7.org/STU3/2-6-SendEventNotification.html). `context` is a list of entries or values by key (`{ patient }`), shaped
    * by the catalog. The event is checked with the hub's own validation first: an invalid one throws
    * EventValidationError without a request. A refusal by the hub throws HubError.
    */
@@ -443,7 +443,7 @@ export class FhircastClient {
     return { id: n.id, status, eventName: req.eventName, notification: n };
   }
 
-  /** GET current context (§2.9); also refreshes the tracked version of the current anchor. */
+  /** GET current context (fhircast.hl7.org/STU3/2-9-GetCurrentContext.html); also refreshes the tracked version of the current anchor. */
   async getContext(): Promise<CurrentContext> {
     const cc = await this.http.currentContext(this.topic);
     this.versions.observeCurrent(cc);
@@ -451,7 +451,7 @@ export class FhircastClient {
   }
 
   /**
-   * Content sharing (§2.10): sends `{Type}-update` for `anchor` ("DiagnosticReport/123") against its
+   * Content sharing (fhircast.hl7.org/STU3/2-10-ContentSharing.html): sends `{Type}-update` for `anchor` ("DiagnosticReport/123") against its
    * tracked `context.versionId`. On 409 (someone else updated first) it re-reads the current context,
    * emits "resync" and resolves `{accepted: false, versionId}`: re-apply your change and call update again.
    */
@@ -491,7 +491,7 @@ export class FhircastClient {
   }
 
   /**
-   * After acknowledging an event with 202, reports that this app could not follow it (§2.5): a
+   * After acknowledging an event with 202, reports that this app could not follow it (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html): a
    * SyncError the hub distributes to the topic's SyncError subscribers.
    */
   sendSyncError(about: ReceivedEvent | { id: string; name: string }, diagnostics: string, opts: { issueCode?: string } = {}): Promise<PublishResult> {
@@ -509,7 +509,7 @@ export class FhircastClient {
   }
 
   /**
-   * Unsubscribes over HTTP and closes the socket with 1000 (§2.7). Resolves with the close code once
+   * Unsubscribes over HTTP and closes the socket with 1000 (fhircast.hl7.org/STU3/2-4-Subscribing.html). Resolves with the close code once
    * the closing handshake completes, or, when the hub has ended the subscription but not yet torn the
    * connection down, after a short grace period (`complete: false`).
    */

@@ -1,5 +1,5 @@
 // Building events from the event catalog (the table the hub validates with) and checking them with
-// the hub's own validatePublish, so an invalid event fails here, before it is sent (§2.6, §6.3).
+// the hub's own validatePublish, so an invalid event fails here, before it is sent (fhircast.hl7.org/STU3/2-6-SendEventNotification.html, fhircast.hl7.org/STU3/3_Events.html).
 import { EXTENSION_KEY, type EventCatalog } from "../events/catalog";
 import { type PublishRequest, validatePublish } from "../protocol/publish";
 import type { ContextEntry, Notification } from "../protocol/wire";
@@ -88,13 +88,13 @@ export function contextFor(catalog: EventCatalog, eventName: string, values: Con
 export interface EventOptions {
   id?: string;
   timestamp?: string;
-  /** For `*-update`: the version the update is based on (`context.versionId`, §2.10). */
+  /** For `*-update`: the version the update is based on (`context.versionId`, fhircast.hl7.org/STU3/2-10-ContentSharing.html). */
   versionId?: string;
   /** Extra members of `event` (rarely needed). */
   extra?: Record<string, unknown>;
 }
 
-/** A notification envelope as a subscriber POSTs it (§2.6). */
+/** A notification envelope as a subscriber POSTs it (fhircast.hl7.org/STU3/2-6-SendEventNotification.html). */
 export function buildEvent(topic: string, name: string, context: ContextEntry[], opts: EventOptions = {}): Notification {
   const event: Notification["event"] = { ...opts.extra, "hub.topic": topic, "hub.event": name, context };
   if (opts.versionId !== undefined) event["context.versionId"] = opts.versionId;
@@ -113,7 +113,7 @@ export function checkEvent(notification: Notification, catalog: EventCatalog): P
 
 /**
  * A subscriber's SyncError about an event it received and could not follow (after acknowledging it
- * with 202, §2.5): the subscriber variant of the SyncError OperationOutcome (§3.2.1).
+ * with 202, fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html): the subscriber variant of the SyncError OperationOutcome (fhircast.hl7.org/STU3/3-2-1-SyncError.html).
  */
 export function syncErrorContext(failed: { id: string; name: string }, subscriberName: string, diagnostics: string, issueCode = "processing"): ContextEntry[] {
   return [

@@ -1,4 +1,4 @@
-// Parsing of what the hub sends on the WebSocket (FHIRcast 3.0.0 §2.4, §2.5, §2.6): subscription
+// Parsing of what the hub sends on the WebSocket (fhircast.hl7.org/STU3/2-4-Subscribing.html, fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html): subscription
 // confirmation, denial, and event notifications, into typed values. Never throws.
 import type { Confirmation, Denial, Notification } from "../protocol/wire";
 

@@ -1,5 +1,5 @@
-// The HTTP half of FHIRcast for a subscriber: discovery (§2.7), subscribe / unsubscribe (form-encoded,
-// §2.4, §2.7), publish (JSON, §2.6) and get current context (§2.9). Bearer token on every call.
+// The HTTP half of FHIRcast for a subscriber: discovery (fhircast.hl7.org/STU3/2-7-Conformance.html), subscribe / unsubscribe (form-encoded,
+// fhircast.hl7.org/STU3/2-4-Subscribing.html), publish (JSON, fhircast.hl7.org/STU3/2-6-SendEventNotification.html) and get current context (fhircast.hl7.org/STU3/2-9-GetCurrentContext.html). Bearer token on every call.
 import type { CurrentContext, Notification, OperationOutcome, SubscriptionResponse, WellKnown } from "../protocol/wire";
 
 /** An access token, or a function returning one (called before every request, so it may refresh). */
@@ -29,7 +29,7 @@ export interface SubscribeParams {
   events: readonly string[];
   leaseSeconds?: number;
   subscriberName?: string;
-  /** The endpoint of an existing subscription (re-subscribe, §2.5). */
+  /** The endpoint of an existing subscription (re-subscribe, fhircast.hl7.org/STU3/2-4-Subscribing.html). */
   endpoint?: string;
 }
 
@@ -71,7 +71,7 @@ export class HubHttp {
     return this.fetchFn(url, { ...init, signal: AbortSignal.timeout(this.timeoutMs) });
   }
 
-  /** GET {hub.url}/.well-known/fhircast-configuration (no token needed, §2.7). */
+  /** GET {hub.url}/.well-known/fhircast-configuration (no token needed, fhircast.hl7.org/STU3/2-7-Conformance.html). */
   async discover(): Promise<WellKnown> {
     const res = await this.request(`${this.hubUrl}/.well-known/fhircast-configuration`, { method: "GET", headers: { Accept: "application/json" } });
     if (!res.ok) throw await errorFrom(res, "discovery");
@@ -93,7 +93,7 @@ export class HubHttp {
     return endpoint;
   }
 
-  /** Subscribes (or re-subscribes with `endpoint`); returns the WebSocket endpoint (§2.4). */
+  /** Subscribes (or re-subscribes with `endpoint`); returns the WebSocket endpoint (fhircast.hl7.org/STU3/2-4-Subscribing.html). */
   subscribe(p: SubscribeParams): Promise<string> {
     const params: Record<string, string> = {
       "hub.channel.type": "websocket",
@@ -107,12 +107,12 @@ export class HubHttp {
     return this.postForm(params, p.endpoint ? "re-subscribe" : "subscribe");
   }
 
-  /** Unsubscribes (§2.7); the hub then sends a denial on the socket and closes it. */
+  /** Unsubscribes (fhircast.hl7.org/STU3/2-4-Subscribing.html); the hub then sends a denial on the socket and closes it. */
   async unsubscribe(topic: string, endpoint: string): Promise<void> {
     await this.postForm({ "hub.channel.type": "websocket", "hub.mode": "unsubscribe", "hub.topic": topic, "hub.channel.endpoint": endpoint }, "unsubscribe");
   }
 
-  /** POST {hub.url} with a JSON event (§2.6); resolves with the 2xx status. */
+  /** POST {hub.url} with a JSON event (fhircast.hl7.org/STU3/2-6-SendEventNotification.html); resolves with the 2xx status. */
   async publish(notification: Notification): Promise<number> {
     const res = await this.request(this.hubUrl, {
       method: "POST",
@@ -124,7 +124,7 @@ export class HubHttp {
     return res.status;
   }
 
-  /** GET {hub.url}/{topic} (§2.9). */
+  /** GET {hub.url}/{topic} (fhircast.hl7.org/STU3/2-9-GetCurrentContext.html). */
   async currentContext(topic: string): Promise<CurrentContext> {
     const res = await this.request(`${this.hubUrl}/${encodeURIComponent(topic)}`, {
       method: "GET",

@@ -1,4 +1,4 @@
-// Reading a received SyncError (FHIRcast 3.0.0 §3.2.1): which event failed, for whom, and why.
+// Reading a received SyncError (fhircast.hl7.org/STU3/3-2-1-SyncError.html): which event failed, for whom, and why.
 import { SYNCERROR_SYSTEM } from "../topic/sync";
 import type { Notification } from "../protocol/wire";
 

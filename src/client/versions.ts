@@ -1,4 +1,4 @@
-// Content-sharing versions (FHIRcast 3.0.0 §2.10): the `context.versionId` of every anchor this client
+// Content-sharing versions (fhircast.hl7.org/STU3/2-10-ContentSharing.html): the `context.versionId` of every anchor this client
 // has seen opened (live or replayed), updated, or read with GET current context. Updates are sent
 // against the tracked version.
 import { ANCHORS, type EventCatalog, type EventSpec } from "../events/catalog";
@@ -32,7 +32,7 @@ export class VersionTracker {
     return anchor;
   }
 
-  /** Notes the version of the current context (GET, §2.9); returns its anchor. */
+  /** Notes the version of the current context (GET, fhircast.hl7.org/STU3/2-9-GetCurrentContext.html); returns its anchor. */
   observeCurrent(cc: CurrentContext): string | undefined {
     const type = cc["context.type"];
     const key = ANCHORS.find((a) => a.type === type)?.key ?? type.toLowerCase();

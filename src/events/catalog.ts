@@ -1,15 +1,15 @@
-// The FHIRcast 3.0.0 event catalog (§6.3 of the requirements): every event the hub knows, as data.
+// The FHIRcast 3.0.0 event catalog (fhircast.hl7.org/STU3/3_Events.html): every event the hub knows, as data.
 // The hub validates publishes, subscriptions and scopes from this one table; nothing else lists events.
 // Pure module: no I/O, no runtime imports.
 
-/** How a context entry carries its value (FHIRcast 3.0.0 §2.3). */
+/** How a context entry carries its value (fhircast.hl7.org/STU3/2-3-Events.html). */
 export type ValueKind = "resource" | "reference";
 
-/** What the hub does with an event's state (§8.2). */
+/** What the hub does with an event's state (fhircast.hl7.org/STU3/4-2-2-multitab-considerations.html). */
 export type EventRole =
   | "open" //   makes its anchor current, kept until the matching close
   | "close" //  ends its anchor's context
-  | "update" // content change against the anchor's versionId (§7)
+  | "update" // content change against the anchor's versionId (fhircast.hl7.org/STU3/2-10-ContentSharing.html)
   | "select" // forwarded unchanged, no state change
   | "home" //   Home-open: no anchor, clears the current context
   | "infrastructure"; // SyncError, UserLogout, UserHibernate: forwarded, no state change
@@ -24,7 +24,7 @@ export interface ContextKeySpec {
   resourceType: string;
   /**
    * Accept an array of References under one key as well as one Reference per key
-   * (DiagnosticReport-select's pre-2025 form, requirements A16).
+   * (DiagnosticReport-select's pre-2025 form, spec note A16).
    */
   lenientArray?: boolean;
 }
@@ -61,7 +61,7 @@ const ref = (key: string, resourceType: string, min: number, max: number): Conte
   kind: "reference",
 });
 
-/** Anchor resource types and the context key each uses (§6.2: `study` and `report` are legacy keys). */
+/** Anchor resource types and the context key each uses (fhircast.hl7.org/STU3/2-3-Events.html: `study` and `report` are legacy keys). */
 export const ANCHORS = [
   { type: "Patient", key: "patient" },
   { type: "Encounter", key: "encounter" },
@@ -69,7 +69,7 @@ export const ANCHORS = [
   { type: "DiagnosticReport", key: "report" },
 ] as const;
 
-/** Every STU3 event, exactly as the event pages define it (FHIRcast 3.0.0 §3). */
+/** Every STU3 event, exactly as the event pages define it (fhircast.hl7.org/STU3/3_Events.html). */
 export const STANDARD_EVENTS: readonly EventSpec[] = [
   { name: "Patient-open", role: "open", anchorType: "Patient", anchorKey: "patient", maturity: 3,
     keys: [res("patient", "Patient", 1, 1)] },
@@ -103,7 +103,7 @@ export const STANDARD_EVENTS: readonly EventSpec[] = [
     keys: [
       ref("report", "DiagnosticReport", 1, 1),
       ref("patient", "Patient", 0, 1),
-      // Cardinality says 1..*, the text says "zero or more"; an empty selection is legal (A16).
+      // Cardinality says 1..*, the text says "zero or more"; an empty selection is legal (spec note A16).
       { ...ref("select", "", 0, Infinity), lenientArray: true },
     ] },
   { name: "SyncError", role: "infrastructure", maturity: 2,
@@ -114,7 +114,7 @@ export const STANDARD_EVENTS: readonly EventSpec[] = [
 ];
 
 /**
- * The grammar allows `X-update` and `X-select` for any anchor (§6.1); STU3 defines them only for
+ * The grammar allows `X-update` and `X-select` for any anchor (fhircast.hl7.org/STU3/2-3-Events.html); STU3 defines them only for
  * DiagnosticReport. The hub offers the same content sharing for its other anchor types, shaped like
  * the DiagnosticReport pair (maturity 0: not defined by an event page).
  */
@@ -137,10 +137,10 @@ export const GENERIC_CONTENT_EVENTS: readonly EventSpec[] = ANCHORS.filter((a) =
  */
 export const HEARTBEAT: EventSpec = { name: "heartbeat", role: "infrastructure", keys: [], maturity: 0, hubOnly: true };
 
-/** Proprietary event names SHALL use reverse-domain notation and SHALL NOT contain `-` (§6.1). */
+/** Proprietary event names SHALL use reverse-domain notation and SHALL NOT contain `-` (fhircast.hl7.org/STU3/2-3-Events.html). */
 export const PROPRIETARY_NAME = /^[a-z][a-z0-9]*(\.[a-z0-9_]+)+$/i;
 
-/** The key every event may carry for pre-agreed extension data (§2.8). */
+/** The key every event may carry for pre-agreed extension data (fhircast.hl7.org/STU3/2-8-Extensions.html). */
 export const EXTENSION_KEY = "extension";
 
 /** A case-insensitive lookup over the standard events plus configured proprietary ones. */
@@ -160,7 +160,7 @@ export class EventCatalog {
     this.byLower = new Map(this.events.map((e) => [e.name.toLowerCase(), e]));
   }
 
-  /** Event names match case-insensitively (FHIRcast 3.0.0 §2.3). */
+  /** Event names match case-insensitively (fhircast.hl7.org/STU3/2-3-Events.html). */
   get(name: string): EventSpec | undefined {
     return this.byLower.get(name.toLowerCase());
   }

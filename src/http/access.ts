@@ -9,7 +9,7 @@ import { jsonResponse, outcomeResponse, textResponse } from "./responses";
 
 /**
  * How an endpoint answers a refusal (docs/operations.md "Error responses"): plain text for
- * subscription requests (§2.3, §2.7), an OperationOutcome for the rest of the FHIRcast API, an OAuth
+ * subscription requests (fhircast.hl7.org/STU3/2-4-Subscribing.html), an OperationOutcome for the rest of the FHIRcast API, an OAuth
  * error body for the token endpoint.
  */
 export type ErrorStyle = "text" | "outcome" | "oauth";

@@ -1,4 +1,4 @@
-// GET {hub.url}/{topic}: the current context (§2.9); refusals as OperationOutcomes.
+// GET {hub.url}/{topic}: the current context (fhircast.hl7.org/STU3/2-9-GetCurrentContext.html); refusals as OperationOutcomes.
 import type { IRequest } from "itty-router";
 import { allows } from "../auth/scopes";
 import { authenticate } from "../auth/tokens";
@@ -10,7 +10,7 @@ import { pathTopic } from "./body";
 import { note } from "./request-log";
 import { jsonResponse } from "./responses";
 
-/** GET {hub.url}/{topic}: current context (§2.9), if the token may read the current anchor's open event. */
+/** GET {hub.url}/{topic}: current context (fhircast.hl7.org/STU3/2-9-GetCurrentContext.html), if the token may read the current anchor's open event. */
 export const getContext = errorsAs("outcome", async (request: IRequest, env: Env) => {
   const who = await authenticate(request, env, hubSettings(env).config.auth);
   if (!who.ok) return who;

@@ -1,4 +1,4 @@
-// CORS and the Origin allow-list (requirements §3.7, §10: Origin is not a credential, only a browser
+// CORS and the Origin allow-list (fhircast.hl7.org/STU3/4-3-security-considerations.html: Origin is not a credential, only a browser
 // filter). Used by the router's before and finally stages.
 import type { IRequest } from "itty-router";
 import { hubSettings } from "../config";

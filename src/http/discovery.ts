@@ -1,4 +1,4 @@
-// The hub's self-description: `.well-known/fhircast-configuration` (§2.7 of the requirements,
+// The hub's self-description: `.well-known/fhircast-configuration` (fhircast.hl7.org/STU3/2-4-Subscribing.html,
 // https://fhircast.hl7.org/STU3/2-1-SessionDiscovery.html) and `GET /`.
 import type { IRequest } from "itty-router";
 import { hubSettings } from "../config";

@@ -1,6 +1,6 @@
 // POST {hub.url} and POST {hub.url}/{topic}: subscription requests (subscribe, re-subscribe,
-// unsubscribe, §2.4, §2.7) and publishes (§2.6), validated here and handed to the topic's object.
-// Subscription requests answer refusals in plain text, publishes with an OperationOutcome (A51):
+// unsubscribe, fhircast.hl7.org/STU3/2-4-Subscribing.html) and publishes (fhircast.hl7.org/STU3/2-6-SendEventNotification.html), validated here and handed to the topic's object.
+// Subscription requests answer refusals in plain text, publishes with an OperationOutcome (spec note A51):
 // each handler declares its style once (`errorsAs`) and refuses by returning a Failure.
 import type { IRequest } from "itty-router";
 import { allows } from "../auth/scopes";
@@ -52,7 +52,7 @@ const jsonPost = errorsAs("outcome", async (request: IRequest, env: Env) => {
   return publish(request, env, v);
 });
 
-/** Subscribe, re-subscribe or unsubscribe (§2.4, §2.7); refusals in plain text. */
+/** Subscribe, re-subscribe or unsubscribe (fhircast.hl7.org/STU3/2-4-Subscribing.html); refusals in plain text. */
 const subscription = errorsAs("text", async (request: Request, env: Env, pairs: Iterable<[string, unknown]>) => {
   const { config, catalog } = hubSettings(env);
   const who = await authenticate(request, env, config.auth);
@@ -76,10 +76,10 @@ const subscription = errorsAs("text", async (request: Request, env: Env, pairs: 
   }
   let result: Result<{ endpoint: string }>;
   if (req.mode === "subscribe") {
-    // Grant only the events the token may read (§2.2); the confirmation lists what was granted.
+    // Grant only the events the token may read (fhircast.hl7.org/STU3/2-2-FhircastScopes.html); the confirmation lists what was granted.
     const events = req.events.filter((e) => allows(p.grants, e, "read"));
     if (events.length === 0) return fail(403, "forbidden", `the access token has no read scope (fhircast/<Event>.read) for ${req.events.join(", ")}`);
-    // The lease never outlives the token (§2.1 SHALL).
+    // The lease never outlives the token (fhircast.hl7.org/STU3/2-4-Subscribing.html SHALL).
     let leaseSeconds = req.leaseSeconds;
     if (p.expiresAt !== undefined) leaseSeconds = Math.min(leaseSeconds, Math.floor((p.expiresAt - Date.now()) / 1000));
     if (leaseSeconds < 1) return fail(401, "login", "token expires too soon for a subscription");
@@ -92,7 +92,7 @@ const subscription = errorsAs("text", async (request: Request, env: Env, pairs: 
   return jsonResponse(202, response);
 });
 
-/** A publish (§2.6), its topic in the body (and, POST {hub.url}/{topic}, in the path); refusals as OperationOutcomes. */
+/** A publish (fhircast.hl7.org/STU3/2-6-SendEventNotification.html), its topic in the body (and, POST {hub.url}/{topic}, in the path); refusals as OperationOutcomes. */
 const publish = errorsAs("outcome", async (request: Request, env: Env, body: unknown, pathTopic?: string) => {
   const { config, catalog } = hubSettings(env);
   const who = await authenticate(request, env, config.auth);
@@ -115,7 +115,7 @@ const publish = errorsAs("outcome", async (request: Request, env: Env, body: unk
   return new Response(null, { status: 202 });
 });
 
-/** POST {hub.url}/{topic}: publish the STU1/STU2 way (requirements A1). */
+/** POST {hub.url}/{topic}: publish the STU1/STU2 way (spec note A1). */
 export const publishOnTopic = errorsAs("outcome", async (request: IRequest, env: Env) => {
   if (bodyKind(request) !== "json") return fail(415, "not-supported", "Content-Type must be application/json or application/fhir+json");
   const body = await readBody(request, hubSettings(env).config.maxBodyBytes);

@@ -1,4 +1,4 @@
-// Error bodies. Subscribe/unsubscribe refusals are plain text for developers (§2.3, §2.7); every
+// Error bodies. Subscribe/unsubscribe refusals are plain text for developers (fhircast.hl7.org/STU3/2-4-Subscribing.html); every
 // other JSON API answers with a FHIR OperationOutcome (docs/decisions.md). The responses carrying
 // them are built in src/http/responses.ts.
 import type { OperationOutcome } from "./wire";

@@ -1,4 +1,4 @@
-// Validation of a publish (Request Context Change, FHIRcast 3.0.0 §2.6) against the event catalog.
+// Validation of a publish (Request Context Change, fhircast.hl7.org/STU3/2-6-SendEventNotification.html) against the event catalog.
 // Turns an untrusted JSON body into a typed request for the topic object, or a 4xx naming the problem.
 import { EXTENSION_KEY, type EventCatalog, type EventRole, type EventSpec } from "../events/catalog";
 import { parseTopic } from "./topic-name";
@@ -14,7 +14,7 @@ export interface PublishRequest {
   /** `Type/id` of the anchor for open/close/update/select events. */
   anchor?: string;
   anchorType?: string;
-  /** The version an update is based on (§7.1). */
+  /** The version an update is based on (fhircast.hl7.org/STU3/2-10-ContentSharing.html). */
   versionId?: string;
   /** An update's Bundle as operations, applied all or nothing by the topic object. */
   ops?: ContentOp[];
@@ -46,7 +46,7 @@ function checkReference(value: unknown, spec: { resourceType: string }, where: s
   return undefined;
 }
 
-/** Checks `context` against the event's key table (§2.3, §6.3): keys, cardinality, value kind, type. */
+/** Checks `context` against the event's key table (fhircast.hl7.org/STU3/2-3-Events.html, fhircast.hl7.org/STU3/3_Events.html): keys, cardinality, value kind, type. */
 function checkContext(spec: EventSpec, context: unknown[]): Result<ContextEntry[]> {
   const counts = new Map<string, number>();
   for (const [i, entry] of context.entries()) {
@@ -107,7 +107,7 @@ function anchorOf(spec: EventSpec, context: ContextEntry[]): Result<string | und
 
 /**
  * Validates a publish body. `pathTopic` is the topic from `POST {hub.url}/{topic}` (older clients);
- * when present it must equal `event.hub.topic` (requirements §4.1).
+ * when present it must equal `event.hub.topic` (fhircast.hl7.org/STU3/2-6-SendEventNotification.html).
  */
 export function validatePublish(body: unknown, catalog: EventCatalog, pathTopic?: string): Result<PublishRequest> {
   const parsed = PublishEnvelope.safeParse(body);
@@ -134,7 +134,7 @@ export function validatePublish(body: unknown, catalog: EventCatalog, pathTopic?
   const anchor = anchorOf(spec, context.value);
   if (!anchor.ok) return anchor;
 
-  // requirements A3: accept `versionId` on input, emit the dotted form.
+  // spec note A3: accept `versionId` on input, emit the dotted form.
   const versionId = event["context.versionId"] ?? event.versionId;
   if (spec.role === "update" && !versionId) {
     return fail(400, "required", `event["context.versionId"] is required for ${spec.name} (the version the update is based on)`);

@@ -1,4 +1,4 @@
-// Parsing and validation of subscribe / unsubscribe requests (FHIRcast 3.0.0 §2.4, §2.7).
+// Parsing and validation of subscribe / unsubscribe requests (fhircast.hl7.org/STU3/2-4-Subscribing.html).
 // Input is the list of form parameters (or a JSON object's members); output a typed request or a 400
 // with a plain-text reason for developers. Pure module.
 import type { EventCatalog } from "../events/catalog";
@@ -13,7 +13,7 @@ export interface SubscribeRequest {
   events: string[];
   leaseSeconds: number;
   name?: string;
-  /** Present on a re-subscribe of an existing subscription (§2.5). */
+  /** Present on a re-subscribe of an existing subscription (fhircast.hl7.org/STU3/2-4-Subscribing.html). */
   endpoint?: string;
 }
 
@@ -34,7 +34,7 @@ const ALIASES: Record<string, string> = {
   endpoint: "hub.channel.endpoint", // older @medplum/core
 };
 
-/** Turns form pairs or JSON members into a single-valued map; a repeated parameter is a 400 (§2.1). */
+/** Turns form pairs or JSON members into a single-valued map; a repeated parameter is a 400 (fhircast.hl7.org/STU3/2-4-Subscribing.html). */
 export function collectParams(pairs: Iterable<[string, unknown]>): Result<Map<string, string>> {
   const params = new Map<string, string>();
   for (const [rawKey, rawValue] of pairs) {
@@ -48,7 +48,7 @@ export function collectParams(pairs: Iterable<[string, unknown]>): Result<Map<st
       return fail(400, "invalid", `parameter ${rawKey} must be a string`);
     }
     if (params.has(key)) return fail(400, "invalid", `parameter ${key} appears more than once`);
-    // The spec's own unsubscribe example ends the endpoint with %0A: trim (requirements §2.7).
+    // The spec's own unsubscribe example ends the endpoint with %0A: trim (fhircast.hl7.org/STU3/2-4-Subscribing.html).
     params.set(key, value.trim());
   }
   return ok(params);
@@ -72,7 +72,7 @@ export function parseEvents(raw: string | undefined, catalog: EventCatalog): Res
   return ok(out);
 }
 
-/** Validates a subscribe or unsubscribe request (requirements §2.2). */
+/** Validates a subscribe or unsubscribe request (fhircast.hl7.org/STU3/2-4-Subscribing.html). */
 export function parseSubscription(
   params: Map<string, string>,
   catalog: EventCatalog,

@@ -1,4 +1,4 @@
-// Parsing of a `*-update` event's `updates` Bundle (FHIRcast 3.0.0 §2.10, profile
+// Parsing of a `*-update` event's `updates` Bundle (fhircast.hl7.org/STU3/2-10-ContentSharing.html, profile
 // fhircast-content-update-bundle) into a list of operations. Stateless checks only: the topic object
 // does the version compare and the checks against the open context. Pure module.
 import { fail, ok, type Result } from "./wire";
@@ -27,7 +27,7 @@ export function resourceKeyFromUrl(url: unknown): string | undefined {
 /**
  * Turns the Bundle into operations: PUT adds or replaces a resource (identified by its own
  * resourceType/id), DELETE removes one (identified by request.url, else fullUrl). POST, a resource
- * listed twice, or a malformed entry rejects the whole update (§7.1: never apply part of a Bundle).
+ * listed twice, or a malformed entry rejects the whole update (fhircast.hl7.org/STU3/2-10-ContentSharing.html: never apply part of a Bundle).
  */
 export function parseUpdateBundle(bundle: unknown): Result<ContentOp[]> {
   if (!isObject(bundle) || bundle.resourceType !== "Bundle") return fail(400, "invalid", `"updates" must be a Bundle`);

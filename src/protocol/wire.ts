@@ -1,30 +1,30 @@
 // Every JSON shape that crosses the wire (HTTP bodies and WebSocket frames), in one place.
-// FHIRcast 3.0.0 §2.4 (frames), §2.5/§2.6 (notifications), §2.9 (current context). Pure module.
+// fhircast.hl7.org/STU3/2-4-Subscribing.html (frames), fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html, fhircast.hl7.org/STU3/2-6-SendEventNotification.html (notifications), fhircast.hl7.org/STU3/2-9-GetCurrentContext.html (current context). Pure module.
 import { z } from "zod";
 
-/** One entry of an event's `context` array: `{key, resource|reference|<datatype>|data}` (§2.3). */
+/** One entry of an event's `context` array: `{key, resource|reference|<datatype>|data}` (fhircast.hl7.org/STU3/2-3-Events.html). */
 export const ContextEntry = z.looseObject({ key: z.string() });
 export type ContextEntry = z.infer<typeof ContextEntry> & Record<string, unknown>;
 
-/** The `event` member of a notification or publish request (§2.5). */
+/** The `event` member of a notification or publish request (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html). */
 export interface EventBody {
   "hub.topic": string;
   "hub.event": string;
   context: ContextEntry[];
-  /** Content sharing version (§7); the hub sets it on distributed opens and updates. */
+  /** Content sharing version (fhircast.hl7.org/STU3/2-10-ContentSharing.html); the hub sets it on distributed opens and updates. */
   "context.versionId"?: string;
   "context.priorVersionId"?: string;
   [extra: string]: unknown;
 }
 
-/** A notification as distributed by the hub and as POSTed by a subscriber (§2.5, §2.6). */
+/** A notification as distributed by the hub and as POSTed by a subscriber (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html, fhircast.hl7.org/STU3/2-6-SendEventNotification.html). */
 export interface Notification {
   timestamp: string;
   id: string;
   event: EventBody;
 }
 
-/** The envelope of a publish request, checked before the catalog looks at the context (§2.6). */
+/** The envelope of a publish request, checked before the catalog looks at the context (fhircast.hl7.org/STU3/2-6-SendEventNotification.html). */
 export const PublishEnvelope = z.object({
   timestamp: z.string().min(1, "timestamp must be a non-empty string").max(64),
   id: z.string().min(1, "id must be a non-empty string").max(256),
@@ -37,7 +37,7 @@ export const PublishEnvelope = z.object({
   }),
 });
 
-/** Subscription confirmation frame (§2.4): all four fields required, events as a comma string. */
+/** Subscription confirmation frame (fhircast.hl7.org/STU3/2-4-Subscribing.html): all four fields required, events as a comma string. */
 export interface Confirmation {
   "hub.mode": "subscribe";
   "hub.topic": string;
@@ -45,7 +45,7 @@ export interface Confirmation {
   "hub.lease_seconds": number;
 }
 
-/** Subscription denial frame (§2.6). */
+/** Subscription denial frame (fhircast.hl7.org/STU3/2-4-Subscribing.html). */
 export interface Denial {
   "hub.mode": "denied";
   "hub.topic": string;
@@ -53,21 +53,21 @@ export interface Denial {
   "hub.reason"?: string;
 }
 
-/** Event acknowledgement from a subscriber (§2.5): `status` may be a number, a string, or absent. */
+/** Event acknowledgement from a subscriber (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html): `status` may be a number, a string, or absent. */
 export const Ack = z.object({
   id: z.string().min(1),
   status: z.union([z.number(), z.string()]).optional(),
 });
 export type Ack = z.infer<typeof Ack>;
 
-/** GET current context (§2.9). The empty form is `{"context.type": "", "context": []}`. */
+/** GET current context (fhircast.hl7.org/STU3/2-9-GetCurrentContext.html). The empty form is `{"context.type": "", "context": []}`. */
 export interface CurrentContext {
   "context.type": string;
   "context.versionId"?: string;
   context: ContextEntry[];
 }
 
-/** `.well-known/fhircast-configuration` (§2.7). */
+/** `.well-known/fhircast-configuration` (fhircast.hl7.org/STU3/2-7-Conformance.html). */
 export interface WellKnown {
   eventsSupported: string[];
   websocketSupport: true;
@@ -77,7 +77,7 @@ export interface WellKnown {
   capabilities: { supportsGetCurrentContext: boolean; supportsNonCurrentContextUpdates: boolean };
 }
 
-/** The 202 body of subscribe and unsubscribe (§2.3, §2.7). */
+/** The 202 body of subscribe and unsubscribe (fhircast.hl7.org/STU3/2-4-Subscribing.html). */
 export interface SubscriptionResponse {
   "hub.channel.endpoint": string;
 }

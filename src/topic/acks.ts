@@ -1,4 +1,4 @@
-// Acknowledgement deadlines (§2.5): which delivered events some subscriber has not answered yet. Kept
+// Acknowledgement deadlines (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html): which delivered events some subscriber has not answered yet. Kept
 // in memory, rebuilt from the sockets' attachments when the object wakes (each attachment lists the
 // seqs its socket still owes). Storage holds a single `ack` deadline row, never later than the
 // earliest time an answer can be overdue, so a publish writes nothing for acknowledgements while that

@@ -1,4 +1,4 @@
-// Acknowledgements in the topic object (§2.5, §3.2.1; docs/decisions.md "Synchronization"): answers
+// Acknowledgements in the topic object (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html, fhircast.hl7.org/STU3/3-2-1-SyncError.html; docs/decisions.md "Synchronization"): answers
 // awaited, received and overdue, and the SyncError the hub raises about a subscriber that is out of
 // sync. What an answer means and the SyncError's shape are in ./sync.ts; which events still await
 // answers is ./acks.ts (live events) and each socket's attachment (replayed and derived ones).
@@ -39,7 +39,7 @@ export function receiveAnswer(core: TopicCore, sub: string, ack: Ack): void {
   outOfSync(core, sub, { eventId: ack.id, eventName: awaitedName ?? event!.name }, outcome.failure, false);
 }
 
-/** Raises a timeout SyncError for every recipient that has not answered an event in time (§2.5). */
+/** Raises a timeout SyncError for every recipient that has not answered an event in time (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html). */
 export function checkAnswers(core: TopicCore, now: number): void {
   const { config, store, sockets, memory } = core;
   const timeoutMs = config.ackTimeoutSeconds * 1000;

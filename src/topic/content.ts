@@ -1,4 +1,4 @@
-// Content sharing in the topic object (FHIRcast 3.0.0 §2.10): the versionId compare-and-set and the
+// Content sharing in the topic object (fhircast.hl7.org/STU3/2-10-ContentSharing.html): the versionId compare-and-set and the
 // all-or-nothing application of an update's operations. Runs inside the caller's transactionSync.
 import type { PublishRequest } from "../protocol/publish";
 import { fail, type Notification, ok, type Result } from "../protocol/wire";

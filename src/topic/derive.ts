@@ -1,4 +1,4 @@
-// Derived open events (FHIRcast 3.0.0 §2.5 "experimental", §4.2.3): when subscribers of a topic hold
+// Derived open events (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html "experimental", fhircast.hl7.org/STU3/4-2-3-multi-anchor-considerations.html): when subscribers of a topic hold
 // different event sets, an open implies opens of the other anchors it carries (Encounter-open implies
 // Patient-open; DiagnosticReport-open implies Patient-, Encounter- and ImagingStudy-open). Choices are
 // recorded in docs/decisions.md. Pure module.

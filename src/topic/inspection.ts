@@ -87,7 +87,7 @@ function stub(head: string, topic: string, name: string, bytes: number, id?: str
   };
 }
 
-/** The event as distributed: the hub's versionId at event level (requirements A3). */
+/** The event as distributed: the hub's versionId at event level (spec note A3). */
 function withVersion(n: Notification, versionId: string): Notification {
   return { ...n, event: { ...n.event, "context.versionId": versionId } };
 }

@@ -1,5 +1,5 @@
 // The Topic Durable Object: one per hub.topic. It owns the topic's subscriptions and their WebSockets,
-// the open contexts (multi-tab, §8), versions and content (§7), the event log and every deadline.
+// the open contexts (multi-tab, fhircast.hl7.org/STU3/4-2-2-multitab-considerations.html), versions and content (fhircast.hl7.org/STU3/2-10-ContentSharing.html), the event log and every deadline.
 // Order per topic comes from the object's input gates: each request runs its storage writes in one
 // synchronous transaction, then sends; the output gate holds frames until the write is durable.
 //
@@ -49,7 +49,7 @@ export class Topic extends DurableObject<SettingsEnv> {
     return subscribe(this.core, req);
   }
 
-  /** Cancels a subscription (§2.7). */
+  /** Cancels a subscription (fhircast.hl7.org/STU3/2-4-Subscribing.html). */
   async unsubscribe(endpoint: string, clientId?: string): Promise<Result<{ endpoint: string }>> {
     return unsubscribe(this.core, endpoint, clientId);
   }
@@ -59,7 +59,7 @@ export class Topic extends DurableObject<SettingsEnv> {
     return publish(this.core, call);
   }
 
-  /** The current context (§2.9), with its open's event name for the caller's scope check. */
+  /** The current context (fhircast.hl7.org/STU3/2-9-GetCurrentContext.html), with its open's event name for the caller's scope check. */
   async currentContext(): Promise<{ context: CurrentContext; eventName?: string }> {
     return currentContext(this.core);
   }

@@ -1,4 +1,4 @@
-// Publishing (§2.6, §7, §8): an event the Worker validated is applied to the topic's state and logged
+// Publishing (fhircast.hl7.org/STU3/2-6-SendEventNotification.html, fhircast.hl7.org/STU3/2-10-ContentSharing.html, fhircast.hl7.org/STU3/4-2-2-multitab-considerations.html): an event the Worker validated is applied to the topic's state and logged
 // in one transaction, then sent to every subscriber of it, its implied opens to those that hold them
 // instead (./derive.ts), and shown to the inspectors.
 import { topicHash } from "../log";
@@ -26,7 +26,7 @@ export async function publish(core: TopicCore, call: PublishCall): Promise<Resul
   const topic = req.notification.event["hub.topic"];
   if (!memory.hasStorage) core.ensureStorage(topic, await topicHash(topic));
   const now = Date.now();
-  // A resent event (same id) is how a subscriber restores sync (§2.6, §3.2.1): accept it again, but
+  // A resent event (same id) is how a subscriber restores sync (fhircast.hl7.org/STU3/2-6-SendEventNotification.html, fhircast.hl7.org/STU3/3-2-1-SyncError.html): accept it again, but
   // not sooner than RESEND_MIN_SECONDS after the last time, so that resends cannot loop.
   const minGap = config.resendMinSeconds * 1000;
   const previous = memory.eventLog.get(req.notification.id);
@@ -126,7 +126,7 @@ export async function publish(core: TopicCore, call: PublishCall): Promise<Resul
   return ok({ seq });
 }
 
-/** The event as distributed: the hub's versionId at event level (requirements A3). */
+/** The event as distributed: the hub's versionId at event level (spec note A3). */
 export function withVersion(n: Notification, versionId: string): Notification {
   return { ...n, event: { ...n.event, "context.versionId": versionId } };
 }

@@ -1,4 +1,4 @@
-// The current context (§2.4, §2.9): replayed to a socket when it connects (and for events a
+// The current context (fhircast.hl7.org/STU3/2-4-Subscribing.html, fhircast.hl7.org/STU3/2-9-GetCurrentContext.html): replayed to a socket when it connects (and for events a
 // re-subscribe adds), and read by `GET {hub.url}/{topic}`.
 import type { ContextEntry, CurrentContext, Notification } from "../protocol/wire";
 import { awaitAnswers, outOfSync } from "./answers";
@@ -10,10 +10,10 @@ import { type AnchorChange, type Awaited, MAX_AWAITED, sendFrame } from "./socke
 const EMPTY_CONTEXT: CurrentContext = { "context.type": "", context: [] };
 
 /**
- * The current-context replay (§2.4): for each anchor type, the most recent open that has not been
+ * The current-context replay (fhircast.hl7.org/STU3/2-4-Subscribing.html): for each anchor type, the most recent open that has not been
  * closed, if its event is in `only`; in original order, with original id and timestamp and the
  * anchor's current versionId. When the newest open context is of an event the subscription does not
- * hold, the opens it implies follow (derived, §2.5), as they would have been delivered live.
+ * hold, the opens it implies follow (derived, fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html), as they would have been delivered live.
  */
 export function replay(core: TopicCore, ws: WebSocket, sub: string, granted: Set<string>, only: Set<string>): void {
   if (only.size === 0 || !core.memory.hasStorage) return;
@@ -23,7 +23,7 @@ export function replay(core: TopicCore, ws: WebSocket, sub: string, granted: Set
   }
   const chosen = [...latestPerType.entries()].sort(([, a], [, b]) => a.seq - b.seq);
   const sent: AnchorChange[] = [];
-  // The replay is indistinguishable from live events (§2.4): each one is awaited like a live one.
+  // The replay is indistinguishable from live events (fhircast.hl7.org/STU3/2-4-Subscribing.html): each one is awaited like a live one.
   const due = Date.now() + core.config.ackTimeoutSeconds * 1000;
   const awaited: Awaited[] = [];
   for (const [type, c] of chosen) {

@@ -1,6 +1,6 @@
 // What sockets send and how they close (the hibernation API's webSocketMessage, webSocketClose and
 // webSocketError): acknowledgements from subscribers, `{seen}` answers from inspectors, frames too
-// large, and closes, which end the subscription (A39).
+// large, and closes, which end the subscription (spec note A39).
 import type { Ack } from "../protocol/wire";
 import { outOfSync, receiveAnswer } from "./answers";
 import type { TopicCore } from "./core";
@@ -11,7 +11,7 @@ import { removeSubscription } from "./subscription-end";
 export const MAX_FRAME_BYTES = 16_384;
 
 /**
- * Acknowledgements `{id, status}` are the only frame subscribers send (§2.5). `status` may be a
+ * Acknowledgements `{id, status}` are the only frame subscribers send (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html). `status` may be a
  * number, a string or absent (success). Anything else is ignored, never thrown on (OHIF, for one,
  * sends {"hub.channel.endpoint": …} after connecting).
  */
@@ -45,8 +45,8 @@ function refuseFrame(core: TopicCore, ws: WebSocket): void {
 }
 
 /**
- * A socket that closed ends its subscription (A39). A close by the subscriber with a code other than
- * 1000/1001 is a SyncError (§2.5); closes the hub started are not.
+ * A socket that closed ends its subscription (spec note A39). A close by the subscriber with a code other than
+ * 1000/1001 is a SyncError (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html); closes the hub started are not.
  */
 export function dropSocket(core: TopicCore, ws: WebSocket, code: number): void {
   const { store, sockets } = core;
@@ -87,7 +87,7 @@ function frameBytes(message: string | ArrayBuffer): number {
   return message.length * 3 <= MAX_FRAME_BYTES ? message.length : new TextEncoder().encode(message).byteLength;
 }
 
-/** An acknowledgement `{id, status?}` (§2.5), or undefined for any other frame (ignored, never thrown). */
+/** An acknowledgement `{id, status?}` (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html), or undefined for any other frame (ignored, never thrown). */
 function parseAck(message: string): Ack | undefined {
   try {
     const v = JSON.parse(message) as { id?: unknown; status?: unknown };

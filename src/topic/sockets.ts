@@ -12,7 +12,7 @@ export interface SocketAttachment {
   /** Canonical event names the subscription was granted. */
   events: string[];
   name?: string;
-  /** Event-log seqs delivered to this socket and not yet acknowledged (§2.5), oldest first. */
+  /** Event-log seqs delivered to this socket and not yet acknowledged (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html), oldest first. */
   pending?: number[];
   /** The frame size of each of `pending` (same order), for the SOCKET_BUFFER_BYTES budget. */
   pendingBytes?: number[];
@@ -22,7 +22,7 @@ export interface SocketAttachment {
    * hold them; they are judged exactly like live events (docs/decisions.md "Synchronization").
    */
   awaiting?: Awaited[];
-  /** Consecutive hub-generated SyncErrors for missed acknowledgements (§2.5 "unresponsive"). */
+  /** Consecutive hub-generated SyncErrors for missed acknowledgements (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html "unresponsive"). */
   misses?: number;
   /** Per anchor type, the id of the last open this socket received: derived opens are not repeated. */
   opened?: Record<string, string>;
@@ -269,7 +269,7 @@ export class SocketIndex {
 
   /**
    * Sends a derived open to the sockets subscribed to it but not to the event that implied it, unless
-   * their last open of that anchor type was for the same resource (no duplicates, §2.5).
+   * their last open of that anchor type was for the same resource (no duplicates, fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html).
    */
   broadcastDerived(
     derived: { name: string; anchorType: string; id: string },
@@ -285,7 +285,7 @@ export class SocketIndex {
       if (!sendFrame(e.ws, frame)) continue;
       sent++;
       noteAnchor(e.att, { role: "open", type: derived.anchorType, id: derived.id });
-      // Awaited like any event it receives (§2.5): a refusal or a silence is a SyncError.
+      // Awaited like any event it receives (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html): a refusal or a silence is a SyncError.
       const list = (e.att.awaiting ??= []);
       list.push([awaited.id, derived.name, awaited.due]);
       if (list.length > MAX_AWAITED) stalled.push(sub);
@@ -541,7 +541,7 @@ export function closeSocket(ws: WebSocket, code: number, reason: string): void {
 }
 
 /**
- * The one way a socket is refused or ended with a reason (§2.4.1, §2.7): the denial frame, then the
+ * The one way a socket is refused or ended with a reason (fhircast.hl7.org/STU3/2-4-Subscribing.html): the denial frame, then the
  * close with `code` (1000 after an unsubscribe or an expiry, 1008 for a refused endpoint).
  */
 export function denyAndClose(ws: WebSocket, denial: Denial, code: number): void {

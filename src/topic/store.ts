@@ -82,7 +82,7 @@ export class TopicStore {
     this.sql.exec(`DELETE FROM deadlines WHERE kind IN ('connect', 'lease') AND ref = ?`, id);
   }
 
-  // ---- open contexts (§8.2) ----------------------------------------------------------------
+  // ---- open contexts (fhircast.hl7.org/STU3/4-2-2-multitab-considerations.html) ----------------------------------------------------------------
   context(anchor: string): ContextRow | undefined {
     return this.sql.exec<ContextRow>(`SELECT * FROM contexts WHERE anchor = ?`, anchor).toArray()[0];
   }
@@ -135,7 +135,7 @@ export class TopicStore {
     this.sql.exec(`UPDATE contexts SET version_id = ? WHERE anchor = ?`, versionId, anchor);
   }
 
-  // ---- content (§7): each open anchor's shared resources, by `Type/id` ---------------------------
+  // ---- content (fhircast.hl7.org/STU3/2-10-ContentSharing.html): each open anchor's shared resources, by `Type/id` ---------------------------
   /** Stores a resource given as its JSON text. */
   putContent(anchor: string, key: string, fullUrl: string | undefined, resourceJson: string): void {
     this.sql.exec(
@@ -160,7 +160,7 @@ export class TopicStore {
   deleteContent(anchor: string, key: string): void {
     this.sql.exec(`DELETE FROM content WHERE anchor = ? AND resource_key = ?`, anchor, key);
   }
-  /** The anchor's content as a `collection` Bundle without `request` (§2.9); empty when none. */
+  /** The anchor's content as a `collection` Bundle without `request` (fhircast.hl7.org/STU3/2-9-GetCurrentContext.html); empty when none. */
   contentBundle(anchor: string, bundleId: string): Record<string, unknown> {
     const entry = this.sql
       .exec<{ full_url: string | null; resource: string }>(

@@ -1,4 +1,4 @@
-// How a subscription ends (§2.7), whatever ends it: an unsubscribe, its lease, its socket's close, a
+// How a subscription ends (fhircast.hl7.org/STU3/2-4-Subscribing.html), whatever ends it: an unsubscribe, its lease, its socket's close, a
 // frame too large, an unresponsive or stalled subscriber, or a socket that died with the runtime.
 // Every one goes through `removeSubscription`, so the row, its deadlines, the alarm, the inspectors
 // and the socket index always agree.

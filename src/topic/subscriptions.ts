@@ -1,4 +1,4 @@
-// Subscriptions (§2.4, §2.5, §2.7): subscribe, re-subscribe and unsubscribe over RPC, and the socket
+// Subscriptions (fhircast.hl7.org/STU3/2-4-Subscribing.html): subscribe, re-subscribe and unsubscribe over RPC, and the socket
 // that connects to an endpoint, with its confirmation and the replay of the current context. How a
 // subscription ends is ./subscription-end.ts.
 import { endpointUrl, hashSecret, newSecret, parseEndpoint } from "../endpoint";
@@ -18,7 +18,7 @@ import { denial, endSubscription, removeSubscription } from "./subscription-end"
 export type SubscribeCall = SubscribeRequest & { origin: string; clientId?: string; tokenExpiresAt?: number };
 
 /**
- * Creates a subscription, or re-subscribes an existing one when `req.endpoint` is given (§2.5):
+ * Creates a subscription, or re-subscribes an existing one when `req.endpoint` is given (fhircast.hl7.org/STU3/2-4-Subscribing.html):
  * its events and lease are replaced and, if its socket is open, a new confirmation is sent followed
  * by the current context for newly added events.
  */
@@ -53,7 +53,7 @@ export async function subscribe(core: TopicCore, req: SubscribeCall): Promise<Re
       lease_seconds: req.leaseSeconds,
       created_at: now,
       connected_at: null,
-      // Until the socket connects: the token's expiry, which the lease must not outlive (§2.1).
+      // Until the socket connects: the token's expiry, which the lease must not outlive (fhircast.hl7.org/STU3/2-4-Subscribing.html).
       expires_at: req.tokenExpiresAt ?? null,
     });
     store.setDeadline("connect", id, now + config.endpointConnectSeconds * 1000);
@@ -89,7 +89,7 @@ function resubscribe(core: TopicCore, row: SubscriptionRow, req: SubscribeCall, 
   return ok({ endpoint: req.endpoint! });
 }
 
-/** Cancels a subscription (§2.7): denial frame on its socket, close 1000, endpoint never reused. */
+/** Cancels a subscription (fhircast.hl7.org/STU3/2-4-Subscribing.html): denial frame on its socket, close 1000, endpoint never reused. */
 export async function unsubscribe(core: TopicCore, endpoint: string, clientId?: string): Promise<Result<{ endpoint: string }>> {
   const ep = parseEndpoint(endpoint);
   const hash = ep ? await hashSecret(ep.secret) : undefined;
@@ -103,7 +103,7 @@ export async function unsubscribe(core: TopicCore, endpoint: string, clientId?: 
   return ok({ endpoint });
 }
 
-/** The upgrade of `/ws/{id}/{secret}` (§2.4): confirmation, then the replay of current context. */
+/** The upgrade of `/ws/{id}/{secret}` (fhircast.hl7.org/STU3/2-4-Subscribing.html): confirmation, then the replay of current context. */
 export async function connect(core: TopicCore, path: string): Promise<Response> {
   const { config, store } = core;
   const ep = parseEndpoint(path);
@@ -129,7 +129,7 @@ export async function connect(core: TopicCore, path: string): Promise<Response> 
   const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
 
   const events = row.events.split(",");
-  // The lease starts now (A32); it was capped by the token at subscribe time, in whole seconds from
+  // The lease starts now (spec note A32); it was capped by the token at subscribe time, in whole seconds from
   // then, so it still ends no later than the token (row.expires_at holds its expiry until now).
   const expiresAt = leaseEnd(now, row.lease_seconds, row.expires_at);
   core.ctx.storage.transactionSync(() => {
@@ -166,7 +166,7 @@ function wantsHeartbeat(core: TopicCore, events: readonly string[]): boolean {
   return core.config.heartbeatSeconds > 0 && events.includes(HEARTBEAT.name);
 }
 
-/** Only the client that created a subscription may change or cancel it (§4.3). */
+/** Only the client that created a subscription may change or cancel it (fhircast.hl7.org/STU3/4-3-security-considerations.html). */
 function ownership(row: SubscriptionRow, clientId: string | undefined) {
   if (row.client_id !== null && row.client_id !== clientId) {
     return fail(403, "forbidden", "only the client that created this subscription may change or cancel it");

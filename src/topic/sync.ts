@@ -1,4 +1,4 @@
-// Synchronization (FHIRcast 3.0.0 §2.5, §3.2.1 SyncError): what an acknowledgement means, and the
+// Synchronization (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html, fhircast.hl7.org/STU3/3-2-1-SyncError.html SyncError): what an acknowledgement means, and the
 // hub-generated SyncError event with its profiled OperationOutcome
 // (fhircast-hub-operation-outcome-syncerror: severity warning, code processing, three codings).
 import type { Notification } from "../protocol/wire";

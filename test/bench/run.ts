@@ -88,7 +88,7 @@ class Sub {
         return;
       }
       this.received.push(frame.id);
-      // Acknowledge as a real application does (§2.5); the baseline ignores it.
+      // Acknowledge as a real application does (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html); the baseline ignores it.
       this.ws.send(JSON.stringify({ id: frame.id, status: 200 }));
       onEvent(frame.id);
     });

@@ -1,4 +1,4 @@
-// End to end: content sharing under concurrency (FHIRcast 3.0.0 §2.10). Many DiagnosticReport-update
+// End to end: content sharing under concurrency (fhircast.hl7.org/STU3/2-10-ContentSharing.html). Many DiagnosticReport-update
 // requests based on the same context.versionId race over real HTTP against the real local server:
 // exactly one SHALL be accepted (202), every other one refused with 409, and the content holds only
 // the winner's change, once.

@@ -1,7 +1,7 @@
 // End to end: the real local server (wrangler dev, as `npm start` runs it) on a free loopback port,
 // driven over HTTP and a plain WebSocket client as an application would: discovery, subscribe with a
 // form, confirmation, publish, delivery, current context; then restarts (SIGTERM and SIGKILL) on the
-// same persist directory prove state survives and a re-subscriber gets the replay (§2.4, §2.9).
+// same persist directory prove state survives and a re-subscriber gets the replay (fhircast.hl7.org/STU3/2-4-Subscribing.html, fhircast.hl7.org/STU3/2-9-GetCurrentContext.html).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   currentContext,
@@ -46,7 +46,7 @@ afterAll(async () => {
 });
 
 describe("a real local server, driven as an application would", () => {
-  it("serves the well-known configuration at hub.url and at the origin (§2.7)", async () => {
+  it("serves the well-known configuration at hub.url and at the origin (fhircast.hl7.org/STU3/2-7-Conformance.html)", async () => {
     for (const url of [`${hub().hubUrl}/.well-known/fhircast-configuration`, `${hub().origin}/.well-known/fhircast-configuration`]) {
       const res = await http(url);
       expect(res.status, url).toBe(200);

@@ -43,7 +43,7 @@ afterAll(async () => {
   if (dir) await removeDir(dir);
 });
 
-/** A subscriber that acknowledges every event as it arrives (§2.5) and notes when each arrived. */
+/** A subscriber that acknowledges every event as it arrives (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html) and notes when each arrived. */
 interface Sub {
   client: WsClient;
   /** Ids of the events received, in order (confirmation, denial and keep-alive frames left out). */

@@ -4,7 +4,7 @@
 // credentials: it finds the keys and the introspection endpoint by discovery. The test plays the EHR
 // and two apps: the EHR opens a session (topic) and launches each app; each app completes the launch
 // (authorization_code with `launch`, PKCE), reads hub.url and hub.topic from the token response
-// (https://fhircast.hl7.org/STU3/index.html §2.1), joins with the project's client (src/client), and
+// (https://fhircast.hl7.org/STU3/index.html fhircast.hl7.org/STU3/2-1-SessionDiscovery.html), joins with the project's client (src/client), and
 // they exchange a Patient-open and a DiagnosticReport-update: app A with a JWT access token, app B
 // with an opaque one checked by introspection (RFC 7662). Then a revoked token is refused, a token for
 // another session gets 403, and a provider outage fails closed (503).

@@ -49,7 +49,7 @@ export function reportClose(topic: string, reportId = "r1", patientId = "p1") {
   return event(topic, "DiagnosticReport-close", open.event.context);
 }
 
-// ---- content sharing (§7): update Bundles and select events ----------------------------------------
+// ---- content sharing (fhircast.hl7.org/STU3/2-10-ContentSharing.html): update Bundles and select events ----------------------------------------
 
 export type Resource = { resourceType: string; id: string; [k: string]: unknown };
 
@@ -70,7 +70,7 @@ export const putEntry = (resource: Resource) => ({ request: { method: "PUT" }, r
 export const deleteEntry = (fullUrl: string) => ({ fullUrl, request: { method: "DELETE" } });
 
 /**
- * An `X-update` (§7.2) based on `versionId`. `anchor` is the anchor's `Type/id`; the anchor key comes
+ * An `X-update` (fhircast.hl7.org/STU3/2-10-ContentSharing.html) based on `versionId`. `anchor` is the anchor's `Type/id`; the anchor key comes
  * from the event (report, study, encounter, patient).
  */
 export function contentUpdate(

@@ -98,7 +98,7 @@ export async function currentContext(topic: string): Promise<Record<string, unkn
 
 // ---- responses ---------------------------------------------------------------------------------
 
-/** Asserts a plain-text refusal (subscribe/unsubscribe, FHIRcast 3.0.0 §2.3) whose body names `needles`. */
+/** Asserts a plain-text refusal (subscribe/unsubscribe, fhircast.hl7.org/STU3/2-4-Subscribing.html) whose body names `needles`. */
 export async function expectText(res: Response, status: number, ...needles: (string | RegExp)[]): Promise<string> {
   const body = await res.text();
   expect({ status: res.status, body }).toMatchObject({ status });
@@ -157,7 +157,7 @@ export class Client {
   private closeWaiters: (() => void)[] = [];
 
   /**
-   * `ack`: how the client answers event notifications, as real apps do (§2.5): a status to send
+   * `ack`: how the client answers event notifications, as real apps do (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html): a status to send
    * (default 200), or null to stay silent (for tests of missed acknowledgements).
    */
   constructor(readonly ws: WebSocket, public ack: number | string | null = 200) {

@@ -1,4 +1,4 @@
-// Security (issue 5; requirements §1.2, §2.2, §3.7, §10): bearer tokens verified with jose (401 with
+// Security (issue 5; fhircast.hl7.org/STU3/2-2-FhircastScopes.html, fhircast.hl7.org/STU3/2-4-Subscribing.html, fhircast.hl7.org/STU3/4-3-security-considerations.html): bearer tokens verified with jose (401 with
 // WWW-Authenticate for every kind of bad token), FHIRcast scopes (subset grants on subscribe, write
 // scopes on publish, read scope for current context), topic binding (403), the lease capped at the
 // token's exp, subscription ownership, the development issuer end to end, and CORS. AUTH_MODE=dev
@@ -99,7 +99,7 @@ async function topicWithContext(label: string, events = "Patient-open,Patient-cl
 
 // ---- 401 ------------------------------------------------------------------------------------------
 
-describe("401 with WWW-Authenticate: Bearer error=\"invalid_token\" for every bad token (§2.2, §10)", () => {
+describe("401 with WWW-Authenticate: Bearer error=\"invalid_token\" for every bad token (fhircast.hl7.org/STU3/2-4-Subscribing.html, fhircast.hl7.org/STU3/4-3-security-considerations.html)", () => {
   for (const bad of BAD_TOKENS) {
     it(`${bad.name}: subscribe and unsubscribe (plain text), publish and GET current context (OperationOutcome); nothing changes`, async () => {
       const { topic, endpoint, client, before } = await topicWithContext("401");
@@ -152,7 +152,7 @@ describe("401 with WWW-Authenticate: Bearer error=\"invalid_token\" for every ba
 
 // ---- topic binding --------------------------------------------------------------------------------
 
-describe("a token bound to a topic (claim hub.topic) is refused (403) for any other topic (§2.2.5, §10)", () => {
+describe("a token bound to a topic (claim hub.topic) is refused (403) for any other topic (fhircast.hl7.org/STU3/2-4-Subscribing.html, fhircast.hl7.org/STU3/4-3-security-considerations.html)", () => {
   it("subscribe: 403 plain text, and no subscription is created", async () => {
     const mine = uniqueTopic("bound");
     const other = uniqueTopic("other");
@@ -225,7 +225,7 @@ describe("a token bound to a topic (claim hub.topic) is refused (403) for any ot
 
 // ---- scopes ---------------------------------------------------------------------------------------
 
-describe("fhircast scopes (§1.2)", () => {
+describe("fhircast scopes (fhircast.hl7.org/STU3/2-2-FhircastScopes.html)", () => {
   it("subscribe grants only the events covered by read scopes: 202 and the confirmation lists exactly the granted subset", async () => {
     const topic = uniqueTopic("scope");
     const token = await mintToken({ client_id: "scope-sub", scope: "openid fhircast/Patient-open.read fhircast/encounter-OPEN.* fhircast/Patient-close.write" });
@@ -329,7 +329,7 @@ describe("fhircast scopes (§1.2)", () => {
 
 // ---- lease and token expiry -------------------------------------------------------------------------
 
-describe("the lease never outlives the token (§2.1 SHALL, requirements §2.2.7)", () => {
+describe("the lease never outlives the token (fhircast.hl7.org/STU3/2-4-Subscribing.html SHALL)", () => {
   /** Subscribes for 3600 s with a token that has 120 s left; returns the endpoint and the token's exp (ms). */
   async function subscribeWithShortToken(topic: string, clientId: string): Promise<{ endpoint: string; exp: number }> {
     const token = await mintToken({ client_id: clientId }, { expiresIn: 120 });
@@ -352,7 +352,7 @@ describe("the lease never outlives the token (§2.1 SHALL, requirements §2.2.7)
   });
 
   it("a lease capped by the token still ends by the token's exp when the app connects a second later", async () => {
-    // The lease starts at confirmation (A32) and was capped in whole seconds at subscribe time: a late
+    // The lease starts at confirmation (spec note A32) and was capped in whole seconds at subscribe time: a late
     // connection must not push its end past the token's exp.
     const topic = uniqueTopic("lease-late");
     const { endpoint, exp } = await subscribeWithShortToken(topic, "lease-late");
@@ -384,7 +384,7 @@ describe("the lease never outlives the token (§2.1 SHALL, requirements §2.2.7)
 
 // ---- ownership ------------------------------------------------------------------------------------
 
-describe("only the client that created a subscription may change or cancel it (§10)", () => {
+describe("only the client that created a subscription may change or cancel it (fhircast.hl7.org/STU3/4-3-security-considerations.html)", () => {
   it("another client's unsubscribe and re-subscribe of my endpoint: 403; my socket still receives events; I may unsubscribe", async () => {
     const topic = uniqueTopic("owner");
     const alice = await mintToken({ client_id: "alice" });
@@ -445,7 +445,7 @@ function tokenRequest(params: Record<string, string> | string, contentType = "ap
 }
 
 describe("the development issuer (AUTH_MODE=dev): POST /auth/token and GET /auth/jwks", () => {
-  it("issues a token bound to the requested hub.topic; the response carries hub.url and hub.topic (§1.1)", async () => {
+  it("issues a token bound to the requested hub.topic; the response carries hub.url and hub.topic (fhircast.hl7.org/STU3/2-1-SessionDiscovery.html)", async () => {
     const topic = uniqueTopic("dev");
     const res = await tokenRequest({ grant_type: "client_credentials", client_id: "dev-app", scope: "fhircast/Patient-open.read fhircast/Patient-open.write", "hub.topic": topic });
     expect(res.status).toBe(200);
@@ -547,7 +547,7 @@ describe("the development issuer (AUTH_MODE=dev): POST /auth/token and GET /auth
 
 // ---- CORS -----------------------------------------------------------------------------------------
 
-describe("CORS for browser subscribers (requirements §11.1)", () => {
+describe("CORS for browser subscribers (docs/decisions.md#security)", () => {
   const preflight = (path: string) =>
     hubFetch(path, {
       method: "OPTIONS",

@@ -1,4 +1,4 @@
-// Bad input (issue 2; architecture §5): malformed forms and JSON, wrong content types, unknown events,
+// Bad input (issue 2; docs/guarantees.md#bad-input): malformed forms and JSON, wrong content types, unknown events,
 // context that breaks the catalog, oversized bodies. Each gets a 4xx whose body names the problem
 // (plain text for subscribe/unsubscribe, OperationOutcome for JSON APIs), never a 5xx; afterwards the
 // current context is unchanged and no subscriber got a frame.

@@ -1,4 +1,4 @@
-// Content sharing over the real Worker and Durable Object (issue 3; requirements §7, §5, §8, A3, A16,
+// Content sharing over the real Worker and Durable Object (issue 3; fhircast.hl7.org/STU3/2-10-ContentSharing.html, fhircast.hl7.org/STU3/2-9-GetCurrentContext.html, fhircast.hl7.org/STU3/4-2-2-multitab-considerations.html, spec notes A3, A16,
 // A17, A18, A23): versions on open, the versioned atomic update, GET with content, select, multi-tab
 // scope, and state surviving eviction. Every test has its own topic; every wait has a timeout.
 import { evictDurableObject } from "cloudflare:test";
@@ -25,9 +25,9 @@ import {
 const DR_EVENTS = "DiagnosticReport-open,DiagnosticReport-update,DiagnosticReport-select,DiagnosticReport-close";
 type Notification = ReturnType<typeof event>;
 
-/** The open event as the hub distributes and replays it: the request plus the hub's version (§7.1.1, A3). */
+/** The open event as the hub distributes and replays it: the request plus the hub's version (fhircast.hl7.org/STU3/2-10-ContentSharing.html, spec note A3). */
 const versioned = (n: Notification, versionId: string) => ({ ...n, event: { ...n.event, "context.versionId": versionId } });
-/** An update as the hub broadcasts it: new version, prior = the request's, same id and Bundle (§7.1.4–5). */
+/** An update as the hub broadcasts it: new version, prior = the request's, same id and Bundle (fhircast.hl7.org/STU3/2-10-ContentSharing.html). */
 const broadcastOf = (n: Notification, versionId: string) => ({
   ...n,
   event: { ...n.event, "context.versionId": versionId, "context.priorVersionId": n.event["context.versionId"] },
@@ -48,7 +48,7 @@ async function openAndVersion(client: { frame(i: number): Promise<any> }, index:
   return frame.event["context.versionId"] as string;
 }
 
-/** The GET body for an anchor: the open's context as opened, plus exactly one content Bundle (§2.9). */
+/** The GET body for an anchor: the open's context as opened, plus exactly one content Bundle (fhircast.hl7.org/STU3/2-9-GetCurrentContext.html). */
 function expectedContext(open: Notification, versionId: string, content: { fullUrl?: string; resource: unknown }[]) {
   return {
     "context.type": open.event["hub.event"].split("-")[0],
@@ -92,7 +92,7 @@ function chainOpen(topic: string) {
   ]);
 }
 
-describe("every *-open gets a context.versionId unique within the topic (§7.1.1)", () => {
+describe("every *-open gets a context.versionId unique within the topic (fhircast.hl7.org/STU3/2-10-ContentSharing.html)", () => {
   it("in the distributed event, the replay and GET; a different one for each open", async () => {
     const topic = uniqueTopic("ver");
     const { client } = await subscriber(topic, "Patient-open,Encounter-open,ImagingStudy-open,DiagnosticReport-open");
@@ -105,7 +105,7 @@ describe("every *-open gets a context.versionId unique within the topic (§7.1.1
       event(topic, "ImagingStudy-open", [{ key: "study", resource: chainStudy("s1") }, { key: "patient", resource: patient("p1") }]),
       reportOpen(topic, "r1", "p1"),
       reportOpen(topic, "r2", "p1"),
-      reportOpen(topic, "r1", "p1"), // re-open: a new version again (A23)
+      reportOpen(topic, "r1", "p1"), // re-open: a new version again (spec note A23)
     ];
     const versions: string[] = [];
     for (const [i, open] of opens.entries()) versions.push(await openAndVersion(client, i + 1, open));
@@ -155,7 +155,7 @@ describe("the spec's example chain (3-6-1 open → 3-6-3 update, broadcast, DELE
     const v2 = b1.event["context.versionId"] as string;
     expect(typeof v2).toBe("string");
     expect(v2).not.toBe(v1);
-    // Same event id, same Bundle id (A18), priorVersionId = v1, everything else as sent.
+    // Same event id, same Bundle id (spec note A18), priorVersionId = v1, everything else as sent.
     expect(b1).toEqual(broadcastOf(update1, v2));
     expect(b1.id).toBe(update1.id);
     expect(b1.event["context.priorVersionId"]).toBe(v1);
@@ -167,7 +167,7 @@ describe("the spec's example chain (3-6-1 open → 3-6-3 update, broadcast, DELE
       { resource: chainReport("preliminary") },
     ]));
 
-    // Update at v2: DELETE the Observation by relative fullUrl (A17), PUT the report as final.
+    // Update at v2: DELETE the Observation by relative fullUrl (spec note A17), PUT the report as final.
     const update2 = contentUpdate(topic, `DiagnosticReport/${REPORT_ID}`, v2, [
       deleteEntry(`Observation/${OBS_ID}`),
       putEntry(chainReport("final")),
@@ -209,7 +209,7 @@ describe("the spec's example chain (3-6-1 open → 3-6-3 update, broadcast, DELE
     expect((await publish(contentUpdate(topic, "DiagnosticReport/r1", current, [putEntry(observation("o1"))]))).status).toBe(202);
   });
 
-  it("accepts the plain versionId alias on an update and broadcasts the dotted form (A3)", async () => {
+  it("accepts the plain versionId alias on an update and broadcasts the dotted form (spec note A3)", async () => {
     const topic = uniqueTopic("alias");
     const { client } = await subscriber(topic, DR_EVENTS);
     const v1 = await openAndVersion(client, 1, reportOpen(topic));
@@ -222,7 +222,7 @@ describe("the spec's example chain (3-6-1 open → 3-6-3 update, broadcast, DELE
   });
 });
 
-describe("atomicity: an update with one bad entry is rejected whole (§7.1.3)", () => {
+describe("atomicity: an update with one bad entry is rejected whole (fhircast.hl7.org/STU3/2-10-ContentSharing.html)", () => {
   const bad: [string, (topic: string, v: string) => unknown, number, string][] = [
     ["a POST entry", (t, v) => contentUpdate(t, "DiagnosticReport/r1", v, [
       putEntry(observation("new")),
@@ -284,7 +284,7 @@ describe("atomicity: an update with one bad entry is rejected whole (§7.1.3)", 
   });
 });
 
-describe("GET current context with content (§5, §2.9)", () => {
+describe("GET current context with content (fhircast.hl7.org/STU3/2-9-GetCurrentContext.html)", () => {
   it("after open: exactly one content entry, an empty collection Bundle", async () => {
     const topic = uniqueTopic("get-empty");
     const { client } = await subscriber(topic, DR_EVENTS);
@@ -329,7 +329,7 @@ describe("GET current context with content (§5, §2.9)", () => {
   });
 });
 
-describe("DiagnosticReport-select (A16): forwarded unchanged, version unchanged", () => {
+describe("DiagnosticReport-select (spec note A16): forwarded unchanged, version unchanged", () => {
   const sel = (reference: string) => ({ key: "select", reference: { reference } });
   const encodings: [string, unknown[]][] = [
     ["repeated select keys", [sel("Observation/o1"), sel("ImagingStudy/s1")]],
@@ -372,7 +372,7 @@ describe("DiagnosticReport-select (A16): forwarded unchanged, version unchanged"
   });
 });
 
-describe("multi-tab: content belongs to its anchor (§8, A23)", () => {
+describe("multi-tab: content belongs to its anchor (fhircast.hl7.org/STU3/4-2-2-multitab-considerations.html, spec note A23)", () => {
   it("switching away and back keeps the content with a new version; a close discards it", async () => {
     const topic = uniqueTopic("tabs");
     const { client } = await subscriber(topic, DR_EVENTS);
@@ -411,7 +411,7 @@ describe("multi-tab: content belongs to its anchor (§8, A23)", () => {
     await client.quiet(8);
   });
 
-  it("an update to an open but not current anchor applies in its scope and leaves the current context alone (§7.4)", async () => {
+  it("an update to an open but not current anchor applies in its scope and leaves the current context alone (fhircast.hl7.org/STU3/2-10-ContentSharing.html)", async () => {
     const wk = await (await hubFetch("/api/hub/.well-known/fhircast-configuration")).json() as { capabilities: Record<string, boolean> };
     expect(wk.capabilities.supportsNonCurrentContextUpdates).toBe(true);
 

@@ -1,4 +1,4 @@
-// FHIRcast 3.0.0 §2.9 Get Current Context (requirements §5): GET {hub.url}/{topic} returns
+// fhircast.hl7.org/STU3/2-9-GetCurrentContext.html Get Current Context: GET {hub.url}/{topic} returns
 // context.type, context.versionId and the current open's context exactly as sent, plus a `content`
 // entry holding a collection Bundle; the empty form when nothing is current.
 import { describe, expect, it } from "vitest";
@@ -24,7 +24,7 @@ async function open(topic: string, ev: ReturnType<typeof patientOpen>): Promise<
   return live.event["context.versionId"] as string;
 }
 
-describe("GET current context (§2.9)", () => {
+describe("GET current context (fhircast.hl7.org/STU3/2-9-GetCurrentContext.html)", () => {
   it("returns exactly the empty form {\"context.type\":\"\",\"context\":[]} for a topic with no events, as application/json", async () => {
     const res = await hubFetch(`/api/hub/${encodeURIComponent(uniqueTopic("ctx"))}`);
     expect(res.status).toBe(200);

@@ -1,4 +1,4 @@
-// Derived open events (issue 3; FHIRcast 3.0.0 §2.5 experimental, §4.2.3): subscribers holding
+// Derived open events (issue 3; fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html experimental, fhircast.hl7.org/STU3/4-2-3-multi-anchor-considerations.html): subscribers holding
 // different event sets receive the opens implied by an event they did not subscribe to.
 import { describe, expect, it } from "vitest";
 import { connect, currentContext, event, expireAnswers, patient, publish, subscribe, subscriber, uniqueTopic } from "../helpers/hub";
@@ -15,7 +15,7 @@ function encounterOpen(topic: string, id = "e1", patientId = "p1") {
   ]);
 }
 
-describe("derived open events (§2.5)", () => {
+describe("derived open events (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html)", () => {
   it("Encounter-open implies Patient-open for a Patient-open-only subscriber: new id, original timestamp, the patient; current anchor unchanged", async () => {
     const topic = uniqueTopic("derive");
     const patientApp = await subscriber(topic, "Patient-open");
@@ -85,7 +85,7 @@ describe("derived open events (§2.5)", () => {
   });
 });
 
-describe("derived opens are acknowledged like live events (§2.5: a SyncError for every failed event notification)", () => {
+describe("derived opens are acknowledged like live events (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html: a SyncError for every failed event notification)", () => {
   function syncErrorAbout(frame: any) {
     expect(frame.event["hub.event"]).toBe("SyncError");
     const issue = frame.event.context[0].resource.issue[0];

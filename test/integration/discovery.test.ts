@@ -1,4 +1,4 @@
-// FHIRcast 3.0.0 §2.7 (requirements §1.3): the well-known configuration at {hub.url} and at the origin.
+// fhircast.hl7.org/STU3/2-7-Conformance.html: the well-known configuration at {hub.url} and at the origin.
 import { describe, expect, it } from "vitest";
 import { hubFetch, subscriber, uniqueTopic } from "../helpers/hub";
 
@@ -16,7 +16,7 @@ const EXPECTED_EVENTS = [
 
 const PATHS = ["/api/hub/.well-known/fhircast-configuration", "/.well-known/fhircast-configuration"];
 
-describe("well-known configuration (§2.7)", () => {
+describe("well-known configuration (fhircast.hl7.org/STU3/2-7-Conformance.html)", () => {
   for (const path of PATHS) {
     it(`SHALL serve the configuration document at ${path} with exactly the STU3 fields`, async () => {
       const res = await hubFetch(path);

@@ -1,4 +1,4 @@
-// FHIRcast 3.0.0 §2.3, §3.1 (requirements §3.1, §3.6): the WebSocket endpoint. ≥128 bits of CSPRNG
+// fhircast.hl7.org/STU3/2-4-Subscribing.html (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html): the WebSocket endpoint. ≥128 bits of CSPRNG
 // output, unique, never reused, routed to the topic's object without revealing the topic; one
 // connection at a time; expires when nobody connects within ENDPOINT_CONNECT_SECONDS; an unknown or
 // expired endpoint gets a denial frame and close 1008.
@@ -25,7 +25,7 @@ async function expectDeniedConnect(url: string, reason: RegExp) {
   return frame as Record<string, string>;
 }
 
-describe("endpoint URL (§2.3 SHALL be cryptographically random, unique and unguessable)", () => {
+describe("endpoint URL (fhircast.hl7.org/STU3/2-4-Subscribing.html SHALL be cryptographically random, unique and unguessable)", () => {
   it("is a ws:// URL on the request's origin with a secret of at least 128 bits", async () => {
     const endpoint = await subscribe(uniqueTopic("ep"), "Patient-open");
     const { secret } = parts(endpoint);
@@ -62,7 +62,7 @@ describe("endpoint URL (§2.3 SHALL be cryptographically random, unique and ungu
   });
 });
 
-describe("unknown or forged endpoints: denial frame, then close 1008 (§2.6, §3.6)", () => {
+describe("unknown or forged endpoints: denial frame, then close 1008 (fhircast.hl7.org/STU3/2-4-Subscribing.html, fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html)", () => {
   it("denies a forged secret on a real topic's object", async () => {
     const topic = uniqueTopic("ep");
     const { doId } = parts(await subscribe(topic, "Patient-open"));

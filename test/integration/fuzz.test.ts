@@ -1,4 +1,4 @@
-// Property-based robustness (issue 5; architecture §5 "no malformed input may produce a 5xx, hang, or a
+// Property-based robustness (issue 5; docs/guarantees.md#bad-input "no malformed input may produce a 5xx, hang, or a
 // partial state change"): fast-check throws random forms, JSON envelopes, content types, tokens, paths
 // and WebSocket frames at every entry point. Properties: never a 5xx; every request answers within its
 // bound; a rejected request leaves the topic exactly as it was (current context, subscription count,

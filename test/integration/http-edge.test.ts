@@ -1,4 +1,4 @@
-// The HTTP edge (issue 20 §6, issue 21): what the Worker logs for unexpected errors and client
+// The HTTP edge (issue 20 fhircast.hl7.org/STU3/2-3-Events.html, issue 21): what the Worker logs for unexpected errors and client
 // hang-ups, control characters and blanks in topics, wrong methods (405 + Allow) and each endpoint's
 // one error format.
 import { env } from "cloudflare:workers";

@@ -1,4 +1,4 @@
-// Multiple open contexts (FHIRcast 3.0.0 §4-2-2/§4-2-3, requirements §8): all open contexts kept in
+// Multiple open contexts (fhircast.hl7.org/STU3/4-2-2-multitab-considerations.html, fhircast.hl7.org/STU3/4-2-3-multi-anchor-considerations.html): all open contexts kept in
 // most-recently-opened order; re-opening makes an anchor current; a close of a background context
 // leaves the current one alone; a close of something not open is broadcast (202) and changes nothing.
 import { describe, expect, it } from "vitest";
@@ -20,7 +20,7 @@ function patientOf(ctx: Record<string, unknown>): string | undefined {
   return entries.find((e) => e.key === "patient")?.resource.id;
 }
 
-describe("multi-tab state (§8)", () => {
+describe("multi-tab state (fhircast.hl7.org/STU3/4-2-2-multitab-considerations.html)", () => {
   it("with two patients open the last opened is current; re-opening the first makes it current again with a new versionId", async () => {
     const topic = uniqueTopic("tabs");
     const { client } = await watcher(topic);
@@ -123,7 +123,7 @@ describe("multi-tab state (§8)", () => {
     client.close();
   });
 
-  it("a DiagnosticReport-close or Encounter-close carrying a patient entry does not close the Patient context (§8.2)", async () => {
+  it("a DiagnosticReport-close or Encounter-close carrying a patient entry does not close the Patient context (fhircast.hl7.org/STU3/4-2-2-multitab-considerations.html)", async () => {
     const topic = uniqueTopic("tabs");
     const { client } = await watcher(topic);
     for (const ev of [patientOpen(topic, "p1"), reportOpen(topic, "r1", "p1"), reportClose(topic, "r1", "p1")]) {

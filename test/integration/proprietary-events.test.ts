@@ -1,4 +1,4 @@
-// Event catalog (requirements §6.1): proprietary reverse-domain events are accepted when configured
+// Event catalog (fhircast.hl7.org/STU3/2-3-Events.html): proprietary reverse-domain events are accepted when configured
 // (PROPRIETARY_EVENTS), advertised in eventsSupported, subscribable and distributed. The Worker is
 // driven through its real fetch handler with that one setting changed; the topic object is the real one.
 import { createExecutionContext } from "cloudflare:test";

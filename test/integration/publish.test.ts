@@ -1,4 +1,4 @@
-// FHIRcast 3.0.0 §2.6 Request Context Change (requirements §4): POST {hub.url} and {hub.url}/{topic},
+// fhircast.hl7.org/STU3/2-6-SendEventNotification.html Request Context Change: POST {hub.url} and {hub.url}/{topic},
 // application/json or application/fhir+json; 202; every subscriber of the event gets it with the
 // request's id and timestamp, the requester included, in the order the hub accepted them.
 import { describe, expect, it } from "vitest";
@@ -7,7 +7,7 @@ import {
   uniqueTopic,
 } from "../helpers/hub";
 
-describe("publish endpoints and content types (§2.6, requirements §4.1)", () => {
+describe("publish endpoints and content types (fhircast.hl7.org/STU3/2-6-SendEventNotification.html)", () => {
   for (const contentType of ["application/json", "application/fhir+json", "application/json; charset=utf-8", "application/fhir+json;charset=UTF-8"]) {
     it(`SHALL accept a publish to {hub.url} as ${contentType} with 202 and no body`, async () => {
       const topic = uniqueTopic("pub");
@@ -66,7 +66,7 @@ describe("publish endpoints and content types (§2.6, requirements §4.1)", () =
   });
 });
 
-describe("distribution (§2.6 SHALL broadcast to all subscribers, including the requester, reusing the request id)", () => {
+describe("distribution (fhircast.hl7.org/STU3/2-6-SendEventNotification.html SHALL broadcast to all subscribers, including the requester, reusing the request id)", () => {
   it("every subscriber of the event receives it with the request's id and timestamp; the requester (itself a subscriber) too", async () => {
     const topic = uniqueTopic("pub");
     const subs = await Promise.all([1, 2, 3].map(() => subscriber(topic, "Patient-open,Patient-close")));
@@ -93,7 +93,7 @@ describe("distribution (§2.6 SHALL broadcast to all subscribers, including the 
     b.client.close();
   });
 
-  it("the hub assigns context.versionId on an open: a publisher-supplied value is replaced (requirements §4.4)", async () => {
+  it("the hub assigns context.versionId on an open: a publisher-supplied value is replaced (fhircast.hl7.org/STU3/2-6-SendEventNotification.html)", async () => {
     const topic = uniqueTopic("pub");
     const { client } = await subscriber(topic, "Patient-open");
     const ev = event(topic, "Patient-open", patientOpen(topic).event.context, { "context.versionId": "chosen-by-client" });
@@ -173,7 +173,7 @@ describe("distribution (§2.6 SHALL broadcast to all subscribers, including the 
   });
 });
 
-describe("order (requirements §4.4: delivered in the order the hub accepted them)", () => {
+describe("order (fhircast.hl7.org/STU3/2-6-SendEventNotification.html: delivered in the order the hub accepted them)", () => {
   it("several rapid sequential publishes arrive in the same order", async () => {
     const topic = uniqueTopic("order");
     const { client } = await subscriber(topic, "Patient-open,Patient-close");

@@ -1,4 +1,4 @@
-// FHIRcast 3.0.0 §2.4 (requirements §2.4): after the confirmation the hub SHALL send the current
+// fhircast.hl7.org/STU3/2-4-Subscribing.html: after the confirmation the hub SHALL send the current
 // context: for each anchor type the most recent `*-open` with no matching close, filtered to the
 // subscriber's events, in original order, with original id and timestamp and the current versionId.
 import { runInDurableObject } from "cloudflare:test";
@@ -16,7 +16,7 @@ async function publishAll(topic: string, events: ReturnType<typeof patientOpen>[
   return { listener: listener.client, frames };
 }
 
-describe("current-context replay on connect (§2.4 SHALL)", () => {
+describe("current-context replay on connect (fhircast.hl7.org/STU3/2-4-Subscribing.html SHALL)", () => {
   it("SHALL send the confirmation first, then the most recent unclosed open per anchor type, exactly as distributed live (id, timestamp, context.versionId)", async () => {
     const topic = uniqueTopic("replay");
     const evP1 = patientOpen(topic, "p1");
@@ -137,7 +137,7 @@ function syncErrorAbout(frame: any) {
   return { ...codes, diagnostics: issue.diagnostics as string };
 }
 
-describe("replayed events are acknowledged like live ones (§2.4 indistinguishable, §2.5 SyncError for every failed notification)", () => {
+describe("replayed events are acknowledged like live ones (fhircast.hl7.org/STU3/2-4-Subscribing.html indistinguishable, fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html SyncError for every failed notification)", () => {
   it("a new subscriber that answers the replayed open with 409 makes the hub send a SyncError naming that event to the other SyncError subscribers", async () => {
     const topic = uniqueTopic("replay-ack");
     const watcher = await subscriber(topic, "Patient-open,SyncError");

@@ -1,4 +1,4 @@
-// FHIRcast 3.0.0 §2.5 (requirements §2.5, A6): re-subscribing with an existing hub.channel.endpoint
+// fhircast.hl7.org/STU3/2-4-Subscribing.html (spec note A6): re-subscribing with an existing hub.channel.endpoint
 // replaces that subscription's events and lease; 202 with the same endpoint; a new confirmation on the
 // open socket, then the current context for newly added events.
 import { describe, expect, it } from "vitest";
@@ -11,7 +11,7 @@ function resubscribe(topic: string, endpoint: string, events: string, extra: Rec
   return hubFetch("/api/hub", subscribeForm(topic, events, { "hub.channel.endpoint": endpoint, ...extra }));
 }
 
-describe("re-subscribe (§2.5 SHALL allow re-subscribing; events replaced)", () => {
+describe("re-subscribe (fhircast.hl7.org/STU3/2-4-Subscribing.html SHALL allow re-subscribing; events replaced)", () => {
   it("answers 202 with the same endpoint", async () => {
     const topic = uniqueTopic("resub");
     const { endpoint, client } = await subscriber(topic, "Patient-open");

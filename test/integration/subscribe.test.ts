@@ -1,4 +1,4 @@
-// FHIRcast 3.0.0 §2.1–§2.4 (requirements §2.1–§2.4): the subscription request, its validation, the 202
+// fhircast.hl7.org/STU3/2-4-Subscribing.html: the subscription request, its validation, the 202
 // response and the confirmation frame. Every refusal is a 4xx with a plain-text body naming the problem.
 import { describe, expect, it } from "vitest";
 import {
@@ -22,7 +22,7 @@ async function expectNoSubscriptions(topic: string) {
   expect(await topicSql(topic, `SELECT id FROM subscriptions`)).toEqual([]);
 }
 
-describe("subscribe: accepted requests (§2.3, §2.4)", () => {
+describe("subscribe: accepted requests (fhircast.hl7.org/STU3/2-4-Subscribing.html)", () => {
   it("SHALL answer 202 with application/json {hub.channel.endpoint} and nothing else", async () => {
     const topic = uniqueTopic("sub");
     const res = await hubFetch("/api/hub", subscribeForm(topic, "Patient-open,Patient-close", { "subscriber.name": "Acme Viewer" }));
@@ -107,7 +107,7 @@ describe("subscribe: accepted requests (§2.3, §2.4)", () => {
   });
 });
 
-describe("subscribe: refusals are 4xx with a plain-text body naming the problem, and create nothing (§2.2, §2.3)", () => {
+describe("subscribe: refusals are 4xx with a plain-text body naming the problem, and create nothing (fhircast.hl7.org/STU3/2-4-Subscribing.html)", () => {
   const cases: { name: string; params: (topic: string) => Record<string, string>; status: number; needles: (string | RegExp)[] }[] = [
     { name: "missing hub.channel.type", params: (t) => { const p: Record<string, string> = base(t); delete p["hub.channel.type"]; return p; }, status: 400, needles: ["hub.channel.type"] },
     { name: "hub.channel.type=webhook (removed in STU3)", params: (t) => ({ ...base(t), "hub.channel.type": "webhook" }), status: 400, needles: ["hub.channel.type", "webhook"] },
@@ -136,7 +136,7 @@ describe("subscribe: refusals are 4xx with a plain-text body naming the problem,
     });
   }
 
-  it("refuses a repeated parameter (each parameter SHALL appear at most once, §2.1) with 400 naming it", async () => {
+  it("refuses a repeated parameter (each parameter SHALL appear at most once, fhircast.hl7.org/STU3/2-4-Subscribing.html) with 400 naming it", async () => {
     const topic = uniqueTopic("subbad");
     const body = new URLSearchParams(base(topic));
     body.append("hub.events", "Patient-close");

@@ -1,4 +1,4 @@
-// Synchronization (issue 4; FHIRcast 3.0.0 §2.5, §3.2.1): acknowledgements, hub-generated SyncError,
+// Synchronization (issue 4; fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html, fhircast.hl7.org/STU3/3-2-1-SyncError.html): acknowledgements, hub-generated SyncError,
 // unresponsive and stalled subscribers, resends, keep-alive. Deadlines are fired by hand: the test
 // moves the due time of the topic's deadlines to now and runs the object's alarm.
 import { env } from "cloudflare:workers";
@@ -44,7 +44,7 @@ function codings(issue: ReturnType<typeof outcome>) {
   return Object.fromEntries(issue.details.coding.map((c) => [c.system.slice(SYS.length + 1), c.code]));
 }
 
-describe("acknowledgement status → SyncError (SHALL, §2.5)", () => {
+describe("acknowledgement status → SyncError (SHALL, fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html)", () => {
   it("an ack with 409 makes the hub send a profiled SyncError (refused) to the other SyncError subscribers, not to the refuser", async () => {
     const topic = uniqueTopic("refuse");
     const refuser = await join(topic, "Patient-open,SyncError", "Refusing Viewer", 409);
@@ -106,7 +106,7 @@ describe("acknowledgement status → SyncError (SHALL, §2.5)", () => {
   });
 });
 
-describe("missed acknowledgements: timeout, unresponsive subscribers (§2.5)", () => {
+describe("missed acknowledgements: timeout, unresponsive subscribers (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html)", () => {
   it("no ack within the timeout → SyncError, then the unresponsive subscriber is denied, closed and removed", async () => {
     const topic = uniqueTopic("timeout");
     const mute = await join(topic, "Patient-open,SyncError", "Mute App", null);
@@ -226,7 +226,7 @@ describe("the byte budget (SOCKET_BUFFER_BYTES, 4 MiB by default)", () => {
   });
 });
 
-describe("socket closes (§2.5)", () => {
+describe("socket closes (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html)", () => {
   for (const code of [1000, 1001]) {
     it(`close ${code} by the subscriber: no SyncError, subscription removed`, async () => {
       const topic = uniqueTopic(`close${code}`);
@@ -273,7 +273,7 @@ describe("loop safety", () => {
   });
 });
 
-describe("subscriber SyncErrors and resends (§2.6, §3.2.1)", () => {
+describe("subscriber SyncErrors and resends (fhircast.hl7.org/STU3/2-6-SendEventNotification.html, fhircast.hl7.org/STU3/3-2-1-SyncError.html)", () => {
   it("a subscriber's own SyncError (POSTed) is distributed to the SyncError subscribers with its id", async () => {
     const topic = uniqueTopic("own");
     const watcher = await join(topic, "SyncError", "Watcher");
@@ -314,7 +314,7 @@ describe("subscriber SyncErrors and resends (§2.6, §3.2.1)", () => {
   });
 });
 
-describe("keep-alive (§3.5)", () => {
+describe("keep-alive (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html)", () => {
   it('"ping" is answered with "pong" by the runtime; no heartbeat event is sent by default', async () => {
     const topic = uniqueTopic("ping");
     const client = await join(topic, "Patient-open", "Pinger");

@@ -1,4 +1,4 @@
-// FHIRcast 3.0.0 §2.7 unsubscribe and §2.8 lease expiry (requirements §2.6–§2.8, §3.6): 202 with the
+// fhircast.hl7.org/STU3/2-4-Subscribing.html unsubscribe and fhircast.hl7.org/STU3/2-4-Subscribing.html lease expiry (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html): 202 with the
 // endpoint, a denial frame on the socket, close 1000, the endpoint never reused; lease expiry driven
 // by the topic object's alarm.
 import { describe, expect, it } from "vitest";
@@ -14,7 +14,7 @@ async function expectDenied1008(endpoint: string) {
   expect((await c.waitClose()).code).toBe(1008);
 }
 
-describe("unsubscribe (§2.7)", () => {
+describe("unsubscribe (fhircast.hl7.org/STU3/2-4-Subscribing.html)", () => {
   it("SHALL answer 202 with {hub.channel.endpoint}, SHALL send a denial frame on the socket, then close it with 1000", async () => {
     const topic = uniqueTopic("unsub");
     const { endpoint, client } = await subscriber(topic, "Patient-open,Patient-close");
@@ -103,7 +103,7 @@ describe("unsubscribe (§2.7)", () => {
   });
 });
 
-describe("lease expiry (§2.8 SHALL unsubscribe and close when the lease expires)", () => {
+describe("lease expiry (fhircast.hl7.org/STU3/2-4-Subscribing.html SHALL unsubscribe and close when the lease expires)", () => {
   it("the alarm ends a 1-second lease: denial frame whose hub.reason says the lease expired, then close", async () => {
     const topic = uniqueTopic("lease");
     const { endpoint, client } = await subscriber(topic, "Patient-open", { "hub.lease_seconds": "1" });

@@ -1,6 +1,6 @@
-// The event catalog (requirements §6): the STU3 events as the event pages define them, case-insensitive
-// lookup (§6.1 "names are unique and case-insensitive"), the generic X-update/X-select pair, and the
-// proprietary-name rule (§6.1: reverse-domain notation, SHALL NOT contain "-").
+// The event catalog (fhircast.hl7.org/STU3/2-3-Events.html): the STU3 events as the event pages define them, case-insensitive
+// lookup (fhircast.hl7.org/STU3/2-3-Events.html "names are unique and case-insensitive"), the generic X-update/X-select pair, and the
+// proprietary-name rule (fhircast.hl7.org/STU3/2-3-Events.html: reverse-domain notation, SHALL NOT contain "-").
 import { describe, expect, it } from "vitest";
 import { validatePublish } from "../../src/protocol/publish";
 import {
@@ -23,7 +23,7 @@ const drOpenKeys = [
 ];
 const studyKeys = [res("study", "ImagingStudy", 1, 1), res("encounter", "Encounter", 0, 1), res("patient", "Patient", 0, 1)];
 
-/** Requirements §6.3, one row per STU3 event, canonical UpperCamel spelling. */
+/** fhircast.hl7.org/STU3/3_Events.html, one row per STU3 event, canonical UpperCamel spelling. */
 const STU3: EventSpec[] = [
   { name: "Patient-open", role: "open", anchorType: "Patient", anchorKey: "patient", maturity: 3, keys: [res("patient", "Patient", 1, 1)] } as EventSpec,
   { name: "Patient-close", role: "close", anchorType: "Patient", anchorKey: "patient", maturity: 3, keys: [res("patient", "Patient", 1, 1)] } as EventSpec,
@@ -59,7 +59,7 @@ describe("STU3 event catalog", () => {
     ]);
   });
 
-  it("has no heartbeat, Home-close, or logout/hibernate under their STU2 names (§6.3 'not defined')", () => {
+  it("has no heartbeat, Home-close, or logout/hibernate under their STU2 names (fhircast.hl7.org/STU3/3_Events.html 'not defined')", () => {
     const catalog = new EventCatalog();
     for (const name of ["heartbeat", "Home-close", "logout", "hibernate", "userlogout-open"]) {
       expect(catalog.get(name)).toBeUndefined();
@@ -74,7 +74,7 @@ describe("STU3 event catalog", () => {
     expect(published).toMatchObject({ ok: false, status: 400, detail: expect.stringContaining("sent by the hub") });
   });
 
-  it("uses the legacy anchor keys study and report (§6.2)", () => {
+  it("uses the legacy anchor keys study and report (fhircast.hl7.org/STU3/2-3-Events.html)", () => {
     expect(ANCHORS).toEqual([
       { type: "Patient", key: "patient" },
       { type: "Encounter", key: "encounter" },
@@ -84,7 +84,7 @@ describe("STU3 event catalog", () => {
   });
 });
 
-describe("case-insensitive lookup (§6.1)", () => {
+describe("case-insensitive lookup (fhircast.hl7.org/STU3/2-3-Events.html)", () => {
   const catalog = new EventCatalog();
   it.each([
     ["Patient-open", "Patient-open"],
@@ -112,7 +112,7 @@ describe("case-insensitive lookup (§6.1)", () => {
   });
 });
 
-describe("generic X-update / X-select (§6.1 grammar), shaped like the DiagnosticReport pair", () => {
+describe("generic X-update / X-select (fhircast.hl7.org/STU3/2-3-Events.html grammar), shaped like the DiagnosticReport pair", () => {
   it("defines update and select for every anchor type except DiagnosticReport (which STU3 defines itself)", () => {
     expect(GENERIC_CONTENT_EVENTS).toEqual([
       { name: "Patient-update", role: "update", anchorType: "Patient", anchorKey: "patient", maturity: 0,
@@ -136,7 +136,7 @@ describe("generic X-update / X-select (§6.1 grammar), shaped like the Diagnosti
   });
 });
 
-describe("proprietary events (§6.1)", () => {
+describe("proprietary events (fhircast.hl7.org/STU3/2-3-Events.html)", () => {
   it.each([
     "org.example.patient_transmogrify",
     "com.vendor.x",

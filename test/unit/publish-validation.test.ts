@@ -1,4 +1,4 @@
-// validatePublish (requirements §4.3, §6.2, §6.3, §7.2): every stateless check on a publish body.
+// validatePublish (fhircast.hl7.org/STU3/2-6-SendEventNotification.html, fhircast.hl7.org/STU3/2-3-Events.html, fhircast.hl7.org/STU3/3_Events.html, fhircast.hl7.org/STU3/2-10-ContentSharing.html): every stateless check on a publish body.
 // Each refusal is a Result with the status and OperationOutcome code the Worker answers with.
 import { describe, expect, it } from "vitest";
 import { EventCatalog } from "../../src/events/catalog";
@@ -23,7 +23,7 @@ const emptyUpdates = { key: "updates", resource: { resourceType: "Bundle", id: "
 
 const failure = (status: number, code: string, detail: string) => ({ ok: false, status, code, detail });
 
-describe("envelope (§2.6 shape)", () => {
+describe("envelope (fhircast.hl7.org/STU3/2-6-SendEventNotification.html shape)", () => {
   it.each<[string, unknown, string]>([
     ["null body", null, "body: Invalid input: expected object, received null"],
     ["array body", [], "body: Invalid input: expected object, received array"],
@@ -49,7 +49,7 @@ describe("envelope (§2.6 shape)", () => {
   });
 });
 
-describe("event name (§6.1)", () => {
+describe("event name (fhircast.hl7.org/STU3/2-3-Events.html)", () => {
   it("an unknown event → 400 not-supported, pointing at eventsSupported", () => {
     expect(validatePublish(body("Patient-opened", []), catalog)).toEqual(failure(400, "not-supported",
       `event.hub.event "Patient-opened" is not an event this hub supports (see eventsSupported in .well-known/fhircast-configuration)`));
@@ -72,7 +72,7 @@ describe("event name (§6.1)", () => {
   });
 });
 
-describe("path topic (requirements §4.1, A1)", () => {
+describe("path topic (fhircast.hl7.org/STU3/2-6-SendEventNotification.html, spec note A1)", () => {
   const ev = body("Patient-open", [{ key: "patient", resource: patient }]);
   it("accepts a URL topic equal to event.hub.topic", () => {
     expect(validatePublish(ev, catalog, TOPIC).ok).toBe(true);
@@ -86,7 +86,7 @@ describe("path topic (requirements §4.1, A1)", () => {
   });
 });
 
-describe("context keys (§6.2, §6.3)", () => {
+describe("context keys (fhircast.hl7.org/STU3/2-3-Events.html, fhircast.hl7.org/STU3/3_Events.html)", () => {
   it("an entry that is not an object with a string key → 400", () => {
     expect(validatePublish(body("Patient-open", ["patient"]), catalog)).toEqual(
       failure(400, "invalid", `event.context[0] must be an object with a string "key"`));
@@ -134,12 +134,12 @@ describe("context keys (§6.2, §6.3)", () => {
       failure(400, "invalid", `event.context[0]: key "patient" is not defined for Home-open (allowed: extension)`));
   });
 
-  it("keys are case-sensitive (§6.2)", () => {
+  it("keys are case-sensitive (fhircast.hl7.org/STU3/2-3-Events.html)", () => {
     expect(validatePublish(body("Patient-open", [{ key: "Patient", resource: patient }]), catalog)).toEqual(
       failure(400, "invalid", `event.context[0]: key "Patient" is not defined for Patient-open (allowed: patient, extension)`));
   });
 
-  it("passes the reserved extension key through unchanged, any number of times (§2.8)", () => {
+  it("passes the reserved extension key through unchanged, any number of times (fhircast.hl7.org/STU3/2-8-Extensions.html)", () => {
     const context = [
       { key: "patient", resource: patient },
       { key: "extension", data: { "user-timezone": "+1:00" } },
@@ -168,7 +168,7 @@ describe("context keys (§6.2, §6.3)", () => {
   });
 });
 
-describe("resource vs reference and resourceType (§2.3, §6.3)", () => {
+describe("resource vs reference and resourceType (fhircast.hl7.org/STU3/2-3-Events.html, fhircast.hl7.org/STU3/3_Events.html)", () => {
   it("a resource key given as a reference → 400", () => {
     expect(validatePublish(body("Patient-open", [{ key: "patient", reference: { reference: "Patient/503824b8" } }]), catalog)).toEqual(
       failure(400, "invalid", `event.context[0] ("patient") must carry a "resource" object`));
@@ -215,7 +215,7 @@ describe("resource vs reference and resourceType (§2.3, §6.3)", () => {
   });
 });
 
-describe("anchor id (§6.4: the close pairs with the open by id)", () => {
+describe("anchor id (fhircast.hl7.org/STU3/3_Events.html: the close pairs with the open by id)", () => {
   it.each([
     ["Patient-open", undefined],
     ["Patient-open", ""],
@@ -242,7 +242,7 @@ describe("anchor id (§6.4: the close pairs with the open by id)", () => {
   });
 });
 
-describe("versionId (§7.1, A3)", () => {
+describe("versionId (fhircast.hl7.org/STU3/2-10-ContentSharing.html, spec note A3)", () => {
   const update = (extra: Record<string, unknown>) => body("DiagnosticReport-update", [reportRef, patientRef, emptyUpdates], extra);
 
   it("an update without a version → 400 required", () => {
@@ -313,7 +313,7 @@ describe("versionId (§7.1, A3)", () => {
   });
 });
 
-describe("DiagnosticReport-select encodings (A16): all accepted and forwarded unchanged", () => {
+describe("DiagnosticReport-select encodings (spec note A16): all accepted and forwarded unchanged", () => {
   const sel = (reference: string) => ({ key: "select", reference: { reference } });
   it.each<[string, unknown[]]>([
     ["repeated select keys, one Reference each (STU3 example)", [reportRef, patientRef, sel("Observation/40afe766"), sel("Observation/e25ce4c2")]],

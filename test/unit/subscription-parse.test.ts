@@ -1,4 +1,4 @@
-// Subscribe / unsubscribe parsing (requirements §2.1, §2.2, §2.7): collectParams turns form pairs or
+// Subscribe / unsubscribe parsing (fhircast.hl7.org/STU3/2-4-Subscribing.html): collectParams turns form pairs or
 // JSON members into one value per parameter; parseSubscription validates them against the catalog.
 import { describe, expect, it } from "vitest";
 import { type HubConfig, readConfig } from "../../src/config";
@@ -28,7 +28,7 @@ describe("collectParams", () => {
     expect(r).toEqual({ ok: true, value: new Map([["hub.lease_seconds", "600"], ["hub.channel.endpoint", ENDPOINT]]) });
   });
 
-  it("refuses a repeated parameter (§2.1)", () => {
+  it("refuses a repeated parameter (fhircast.hl7.org/STU3/2-4-Subscribing.html)", () => {
     expect(collectParams([["hub.topic", "a"], ["hub.topic", "b"]])).toEqual(failure(400, "invalid", "parameter hub.topic appears more than once"));
   });
 
@@ -73,7 +73,7 @@ describe("parseEvents", () => {
     expect(parseEvents("org.example.patient_transmogrify", catalog)).toEqual({ ok: true, value: ["org.example.patient_transmogrify"] });
   });
 
-  it.each(["*", "Patient-*", "*-open", "Patient-open,*"])("refuses the wildcard in %s (§2.1)", (raw) => {
+  it.each(["*", "Patient-*", "*-open", "Patient-open,*"])("refuses the wildcard in %s (fhircast.hl7.org/STU3/2-4-Subscribing.html)", (raw) => {
     const name = raw.split(",").find((p) => p.includes("*"))!;
     expect(parseEvents(raw, catalog)).toEqual(failure(400, "not-supported",
       `hub.events: wildcards ("${name}") are not supported by FHIRcast 3.0.0 hubs; list the events`));
@@ -184,7 +184,7 @@ describe("parseSubscription: subscribe", () => {
   });
 });
 
-describe("parseSubscription: unsubscribe (§2.7)", () => {
+describe("parseSubscription: unsubscribe (fhircast.hl7.org/STU3/2-4-Subscribing.html)", () => {
   const unsub = { "hub.channel.type": "websocket", "hub.mode": "unsubscribe", "hub.topic": "topic-1" };
 
   it("needs the endpoint, and nothing about events or lease", () => {

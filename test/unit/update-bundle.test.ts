@@ -1,4 +1,4 @@
-// parseUpdateBundle (requirements §7.2, A17): the `updates` transaction Bundle as PUT/DELETE operations,
+// parseUpdateBundle (fhircast.hl7.org/STU3/2-10-ContentSharing.html, spec note A17): the `updates` transaction Bundle as PUT/DELETE operations,
 // with every stateless refusal rejecting the whole Bundle.
 import { describe, expect, it } from "vitest";
 import { MAX_UPDATE_ENTRIES, parseUpdateBundle, resourceKeyFromUrl } from "../../src/protocol/update-bundle";
@@ -97,7 +97,7 @@ describe("DELETE", () => {
     });
   });
 
-  it("falls back to fullUrl when request.url names no Type/id (A17's example request.url)", () => {
+  it("falls back to fullUrl when request.url names no Type/id (spec note A17's example request.url)", () => {
     expect(parseUpdateBundle(bundle([{ fullUrl: "Observation/o1", request: { method: "DELETE", url: "http://example.com/huburl/topic/fhir" } }]))).toEqual({
       ok: true,
       value: [{ method: "DELETE", key: "Observation/o1" }],

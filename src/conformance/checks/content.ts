@@ -1,4 +1,4 @@
-// Content sharing (FHIRcast 3.0.0 §2.10), when the hub lists DiagnosticReport-update.
+// Content sharing (fhircast.hl7.org/STU3/2-10-ContentSharing.html), when the hub lists DiagnosticReport-update.
 import type { CheckContext, Session } from "../context.ts";
 import { isObject } from "../http.ts";
 import { type Json, observation, put, reportClose, reportOpen, reportUpdate, uid } from "../fixtures.ts";

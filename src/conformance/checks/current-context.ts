@@ -1,4 +1,4 @@
-// Get current context (FHIRcast 3.0.0 §2.9), when the hub advertises it.
+// Get current context (fhircast.hl7.org/STU3/2-9-GetCurrentContext.html), when the hub advertises it.
 import type { CheckContext, Session } from "../context.ts";
 import { patient, patientClose, patientOpen, uid } from "../fixtures.ts";
 import { type Check, assert, brief } from "../types.ts";

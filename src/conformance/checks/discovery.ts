@@ -1,4 +1,4 @@
-// Discovery: the well-known configuration document (FHIRcast 3.0.0 §2.7).
+// Discovery: the well-known configuration document (fhircast.hl7.org/STU3/2-7-Conformance.html).
 import { request } from "../http.ts";
 import { type Check, assert, brief, fail } from "../types.ts";
 import { CONFORMANCE } from "./spec.ts";

@@ -1,4 +1,4 @@
-// Lease expiry (FHIRcast 3.0.0 §2.4): at the end of the lease the hub unsubscribes and closes.
+// Lease expiry (fhircast.hl7.org/STU3/2-4-Subscribing.html): at the end of the lease the hub unsubscribes and closes.
 import { type Check, assert, brief, skip } from "../types.ts";
 import { SUBSCRIBING } from "./spec.ts";
 

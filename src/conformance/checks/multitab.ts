@@ -1,4 +1,4 @@
-// Several open contexts (FHIRcast 3.0.0 §4.2.2 multi-tab guidance, with §2.9 and the §2.4 replay).
+// Several open contexts (fhircast.hl7.org/STU3/4-2-2-multitab-considerations.html multi-tab guidance, with fhircast.hl7.org/STU3/2-9-GetCurrentContext.html and the fhircast.hl7.org/STU3/2-4-Subscribing.html replay).
 import { patientClose, patientOpen, uid } from "../fixtures.ts";
 import { type Check, assert } from "../types.ts";
 import { GET_CONTEXT, MULTITAB, SUBSCRIBING } from "./spec.ts";

@@ -1,4 +1,4 @@
-// Notification shape and acknowledgements (FHIRcast 3.0.0 §2.5): the envelope, JSON text frames,
+// Notification shape and acknowledgements (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html): the envelope, JSON text frames,
 // and acknowledgements in the forms real subscribers send.
 import { type CheckContext } from "../context.ts";
 import { isObject } from "../http.ts";
@@ -7,7 +7,7 @@ import { type Check, assert, brief } from "../types.ts";
 import { RECEIVE, TRANSPORT } from "./spec.ts";
 import { deepEqual, isEvent, isTimestamp } from "./util.ts";
 
-/** How long an ack variant is watched: past the hub's 10 s acknowledgement timeout (§2.5). */
+/** How long an ack variant is watched: past the hub's 10 s acknowledgement timeout (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html). */
 const ACK_WATCH_MS = 11_500;
 
 /**

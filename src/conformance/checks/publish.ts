@@ -1,4 +1,4 @@
-// Publish / request context change (FHIRcast 3.0.0 §2.6): accept or reject, broadcast to every
+// Publish / request context change (fhircast.hl7.org/STU3/2-6-SendEventNotification.html): accept or reject, broadcast to every
 // subscriber including the requester with the request's id, and the variants real clients send.
 import { notification, patient, patientClose, patientOpen, uid } from "../fixtures.ts";
 import { type Check, assert, brief, skip } from "../types.ts";

@@ -1,4 +1,4 @@
-// Confirmation and current-context replay (FHIRcast 3.0.0 §2.4 "Current context notification upon
+// Confirmation and current-context replay (fhircast.hl7.org/STU3/2-4-Subscribing.html "Current context notification upon
 // successful subscription"): after the confirmation, the most recent unclosed open per anchor type.
 import { encounterOpen, patientClose, patientOpen, uid } from "../fixtures.ts";
 import { type Check, assert } from "../types.ts";

@@ -1,4 +1,4 @@
-// Security (FHIRcast 3.0.0 §2, §2.2 scopes, §2.4 endpoints, §4.3 security considerations).
+// Security (fhircast.hl7.org/STU3/2_Specification.html, fhircast.hl7.org/STU3/2-2-FhircastScopes.html scopes, fhircast.hl7.org/STU3/2-4-Subscribing.html endpoints, fhircast.hl7.org/STU3/4-3-security-considerations.html security considerations).
 import { endpointOf } from "../context.ts";
 import { jwtPayload } from "../http.ts";
 import { patientClose, patientOpen, uid } from "../fixtures.ts";

@@ -1,4 +1,4 @@
-// Subscribing (FHIRcast 3.0.0 §2.4): the subscription request, the 202 response, the confirmation
+// Subscribing (fhircast.hl7.org/STU3/2-4-Subscribing.html): the subscription request, the 202 response, the confirmation
 // frame, events as a case-insensitive set, re-subscribe, the lease cap, and what real clients send.
 import { endpointOf } from "../context.ts";
 import { isObject, jwtPayload } from "../http.ts";

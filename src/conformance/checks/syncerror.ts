@@ -1,4 +1,4 @@
-// SyncError (FHIRcast 3.0.0 §2.5, §3.2.1), when the hub lists SyncError in eventsSupported.
+// SyncError (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html, fhircast.hl7.org/STU3/3-2-1-SyncError.html), when the hub lists SyncError in eventsSupported.
 import type { CheckContext } from "../context.ts";
 
 import { encounterOpen, type Json, notification, patientClose, patientOpen, uid } from "../fixtures.ts";

@@ -1,4 +1,4 @@
-// Denial and unsubscribe (FHIRcast 3.0.0 §2.4 "Subscription denial", "Unsubscribe").
+// Denial and unsubscribe (fhircast.hl7.org/STU3/2-4-Subscribing.html "Subscription denial", "Unsubscribe").
 import { isObject } from "../http.ts";
 import { patientOpen, uid } from "../fixtures.ts";
 import { type Check, assert, brief } from "../types.ts";

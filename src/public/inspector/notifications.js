@@ -3,7 +3,7 @@
 /** @import { ContextEntry, Truncated } from "../../protocol/wire" */
 
 /**
- * An event's context entry as the page reads it (§2.3): a resource or a reference. The wire type
+ * An event's context entry as the page reads it (fhircast.hl7.org/STU3/2-3-Events.html): a resource or a reference. The wire type
  * (ContextEntry) leaves the values open; the hub validated them against the catalog.
  * @typedef {{ key: string, resource?: { resourceType?: string, id?: string, issue?: OutcomeIssue[] }, reference?: { reference?: string } }} Entry
  */

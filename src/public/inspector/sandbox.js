@@ -51,7 +51,7 @@ export function summarizeEvents() {
 
 /**
  * What a frame on an app's socket carries, as far as its one-line label reads it: from the hub a
- * confirmation or denial (§2.4, §2.6) or a notification (§2.5), to the hub an acknowledgement.
+ * confirmation or denial (fhircast.hl7.org/STU3/2-4-Subscribing.html) or a notification (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html), to the hub an acknowledgement.
  * @typedef {{ "hub.mode"?: string, "hub.reason"?: string, status?: Ack["status"], event?: Partial<EventBody> }} FrameFields
  */
 

@@ -190,7 +190,7 @@ export function template(lib, catalog, topic, name, view, hints = {}) {
         valueString: `Noted at ${new Date().toLocaleTimeString()}`,
       };
       ctx.push({ key: "updates", resource: lib.updateBundle({ put: [observation] }) });
-      // The version this update is based on (§2.10): the anchor's current one, as the hub holds it.
+      // The version this update is based on (fhircast.hl7.org/STU3/2-10-ContentSharing.html): the anchor's current one, as the hub holds it.
       if (open) event["context.versionId"] = open.versionId;
       else event["context.versionId"] = "(no open context of this type: open one first)";
       return body;

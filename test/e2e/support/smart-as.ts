@@ -3,7 +3,7 @@
 // for the hub's audience, as JWTs (resource RESOURCE_JWT) or opaque tokens checked by introspection
 // (resource RESOURCE_OPAQUE), by client_credentials or by an EHR launch (authorization_code with the
 // `launch` parameter), and puts hub.url and hub.topic in the token response (SMART App Launch; FHIRcast
-// https://fhircast.hl7.org/STU3/index.html §2.1 "hub.url and hub.topic"). The same configuration is the
+// https://fhircast.hl7.org/STU3/index.html fhircast.hl7.org/STU3/2-1-SessionDiscovery.html "hub.url and hub.topic"). The same configuration is the
 // worked example of docs/operations.md "Connect your authorization server".
 import { createServer, type Server } from "node:http";
 import { exportJWK, generateKeyPair } from "jose";

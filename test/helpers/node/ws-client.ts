@@ -82,7 +82,7 @@ export class WsClient {
     return this.closed!;
   }
 
-  /** Acknowledges a received event (FHIRcast 3.0.0 §2.5: `{id, status: "200"}`). */
+  /** Acknowledges a received event (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html: `{id, status: "200"}`). */
   ack(eventId: string, status = "200"): void {
     this.send({ id: eventId, status });
   }

@@ -1,4 +1,4 @@
-// Limits with clear errors (issue 5; requirements §10 "Rate limits"), in the "limits" project: the same
+// Limits with clear errors (issue 5; fhircast.hl7.org/STU3/4-3-security-considerations.html "Rate limits"), in the "limits" project: the same
 // runtime with MAX_SUBSCRIPTIONS_PER_TOPIC=3, MAX_INSPECTORS_PER_TOPIC=2 and a RATE_LIMITER binding of 5 requests per 60 s per key
 // (`subscribe:<client>`, `publish:<client>`). Every test uses its own client_id so that rate-limit
 // buckets never collide, and its own topics.

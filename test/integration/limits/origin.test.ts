@@ -1,4 +1,4 @@
-// The Origin allow-list (issue 5; requirements §3.7: Origin is a browser filter, never a credential).
+// The Origin allow-list (issue 5; fhircast.hl7.org/STU3/4-3-security-considerations.html: Origin is a browser filter, never a credential).
 // This project runs with ALLOWED_ORIGINS=https://viewer.example.
 import { describe, expect, it } from "vitest";
 import { hubFetch, patientOpen, publishInit, subscribe, uniqueTopic } from "../../helpers/hub";
