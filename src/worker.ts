@@ -10,7 +10,7 @@ import type { Env } from "./env";
 import { type ErrorStyle, errorsAs } from "./http/access";
 import { getContext } from "./http/context-endpoint";
 import { corsify, guardOrigin } from "./http/cors";
-import { hubIndex, wellKnown } from "./http/discovery";
+import { health, hubIndex, wellKnown } from "./http/discovery";
 import { methodNotAllowed, notFound } from "./http/fallback";
 import { publishOnTopic, subscribeOrPublish } from "./http/hub-endpoint";
 import { inspect, inspectLive } from "./http/inspector";
@@ -48,7 +48,7 @@ interface Route {
 /** Every route, in matching order. Other methods on these paths get 405 with `Allow` (from this table). */
 const ROUTES: Route[] = [
   { method: "GET", path: "/", errors: "text", handler: hubIndex },
-  { method: "GET", path: "/health", errors: "text", handler: () => jsonResponse(200, { status: "ok" }) },
+  { method: "GET", path: "/health", errors: "text", handler: health },
   { method: "GET", path: "/metrics", errors: "text", handler: metrics },
   { method: "POST", path: "/auth/token", errors: "oauth", handler: token },
   { method: "GET", path: "/auth/jwks", errors: "text", handler: jwks },

@@ -8,8 +8,16 @@ export async function waitHealthy(origin, child, timeoutMs = 120_000) {
   while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
     try {
       const res = await fetch(`${origin}/health`, { signal: AbortSignal.timeout(10_000) });
-      await res.body?.cancel();
-      if (res.status === 200) return true;
+      if (res.status === 200) {
+        await res.body?.cancel();
+        return true;
+      }
+      // Up, but refusing every request because of its settings: say why instead of waiting on.
+      const body = await res.text();
+      if (res.status === 503 && body.includes('"refused"')) {
+        console.error(`${origin}/health: 503 ${body}`);
+        return true;
+      }
     } catch {
       // not listening yet
     }

@@ -21,6 +21,16 @@ export function wellKnown(_request: IRequest, env: Env): Response {
   return jsonResponse(200, body);
 }
 
+/**
+ * `GET /health`: 200 while the hub does its work; 503 naming the problem while its authentication
+ * settings make it refuse every request (AUTH_MODE refused where HUB_ENV forbids it, smart mode
+ * missing a setting), so that a load balancer or a monitor sees such a hub as down, not healthy.
+ */
+export function health(_request: IRequest, env: Env): Response {
+  const { misconfigured } = hubSettings(env).config.auth;
+  return misconfigured ? jsonResponse(503, { status: "refused", problem: misconfigured }) : jsonResponse(200, { status: "ok" });
+}
+
 /** `GET /`: where hub.url and the discovery document are. */
 export function hubIndex(request: IRequest, env: Env): Response {
   return jsonResponse(200, {

@@ -133,7 +133,10 @@ describe("production cannot be opened by one variable: `wrangler dev --env produ
       expect({ api, status: res.status }).toEqual({ api, status: 503 });
       expect(text, api).toContain("AUTH_MODE=open is refused where HUB_ENV=production");
     }
-    expect((await http(`${hub.origin}/health`)).status).toBe(200);
+    // The health check says so too, so a load balancer or a monitor sees this hub as down.
+    const health = await http(`${hub.origin}/health`);
+    expect(health.status).toBe(503);
+    expect(await health.text()).toContain("AUTH_MODE=open is refused where HUB_ENV=production");
     await until(() => hub.output.includes('"msg":"auth.refused"'), 10_000, 100);
     const line = hub.output.split("\n").find((l) => l.includes('"msg":"auth.refused"'));
     expect(line, hub.output.slice(-3000)).toBeDefined();

@@ -85,9 +85,11 @@ describe("HUB_ENV: AUTH_MODE=open is refused in production and in the self-host 
       // No token (what open mode would accept) and a valid development token alike.
       await expectAllRefused(hub, topic, undefined, 503, /AUTH_MODE=(open|dev) is refused where HUB_ENV=(production|selfhost)/);
       await expectAllRefused(hub, topic, await mintToken({ "hub.topic": topic }), 503, "AUTH_MODE");
-      // The development issuer is off; liveness still answers.
+      // The development issuer is off, and the health check says the hub refuses its work.
       expect((await hub("/auth/token", { method: "POST" })).status).toBe(404);
-      expect((await hub("/health")).status).toBe(200);
+      const health = await hub("/health");
+      expect(health.status).toBe(503);
+      expect(await health.json()).toEqual({ status: "refused", problem: expect.stringMatching(/^AUTH_MODE=(open|dev) is refused where HUB_ENV=/) });
       const lines = await logLines("error", () => announceAuth(hub.env));
       expect(lines).toEqual([expect.objectContaining({ level: "error", msg: "auth.refused", problem: expect.stringMatching(/^AUTH_MODE=(open|dev) is refused where HUB_ENV=/) })]);
     });
@@ -98,6 +100,7 @@ describe("HUB_ENV: AUTH_MODE=open is refused in production and in the self-host 
     const topic = uniqueTopic("open-dev");
     const r = await everyApi(hub, topic);
     expect([r.subscribe.status, r.publish.status, r.get.status, r.inspect.status]).toEqual([202, 202, 200, 200]);
+    expect((await hub("/health")).status).toBe(200);
     const lines = await logLines("warn", () => announceAuth(hub.env));
     expect(lines).toEqual([expect.objectContaining({ level: "warn", msg: "auth.open" })]);
   });
@@ -218,6 +221,7 @@ describe("SMART mode: a key set that cannot be fetched is 503 (try again), never
       const hub = smartHub(bad);
       const topic = uniqueTopic("badurl");
       await expectAllRefused(hub, topic, await (await signingKey()).sign({ "hub.topic": topic }), 503, `SMART_JWKS_URL (not an http(s) URL: "${bad}")`);
+      expect((await hub("/health")).status).toBe(503);
       const lines = await logLines("error", () => announceAuth(hub.env));
       expect(lines).toEqual([expect.objectContaining({ msg: "auth.refused", problem: expect.stringContaining(bad) })]);
     });

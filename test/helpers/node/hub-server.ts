@@ -105,7 +105,7 @@ export class HubServer {
     return server;
   }
 
-  /** Polls GET /health until it answers 200. */
+  /** Polls GET /health until the hub answers: 200, or 503 "refused" (its settings make it refuse work). */
   async waitHealthy(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last = "no answer yet";
@@ -114,7 +114,7 @@ export class HubServer {
       try {
         const res = await fetch(`${this.origin}/health`, { signal: AbortSignal.timeout(2000) });
         const text = await res.text();
-        if (res.status === 200) return;
+        if (res.status === 200 || (res.status === 503 && text.includes('"refused"'))) return;
         last = `${res.status} ${text.slice(0, 200)}`;
       } catch (e) {
         last = (e as Error).message;

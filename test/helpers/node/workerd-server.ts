@@ -42,7 +42,8 @@ export class WorkerdServer {
       if (child.exitCode !== null) break;
       try {
         const res = await fetch(`${w.origin}/health`, { signal: AbortSignal.timeout(2000) });
-        if (res.status === 200) return w;
+        // 503 "refused": up, but its settings make it refuse work (what some tests start on purpose).
+        if (res.status === 200 || (res.status === 503 && (await res.text()).includes('"refused"'))) return w;
         last = String(res.status);
       } catch (e) {
         last = (e as Error).message;
