@@ -17,7 +17,7 @@ import { inspect, inspectLive } from "./http/inspector";
 import { publicFile } from "./http/public-files";
 import { metrics } from "./http/metrics-endpoint";
 import { requestLog, startTimer } from "./http/request-log";
-import { jsonResponse, outcomeResponse } from "./http/responses";
+import { outcomeResponse } from "./http/responses";
 import { jwks, token } from "./http/token-endpoint";
 import { connect } from "./http/websocket";
 import { log } from "./log";

@@ -1,6 +1,5 @@
 // Typed access to the topic object's SQLite tables (schema in ./schema.ts, docs/storage.md).
 // Every method is synchronous: callers group writes with transactionSync and never await in between.
-import type { Notification } from "../protocol/wire";
 
 export type SubscriptionRow = {
   id: string;

@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { DEV_AUDIENCE, DEV_ISSUER } from "../../src/auth/dev-issuer";
 import {
   connect, currentContext, encounterOpen, expectOutcome, expectText, form, hubFetch, mintToken, patient, patientOpen, publish,
-  publishInit, subscribe, subscribeForm, subscriber, topicSql, uniqueTopic,
+  publishInit, subscribeForm, subscriber, topicSql, uniqueTopic,
 } from "../helpers/hub";
 
 // ---- helpers -------------------------------------------------------------------------------------
