@@ -3,7 +3,7 @@
 // "Settings"); this module adds what relates settings to each other. A setting that does not parse
 // is a deployment bug: throw. Reading settings changes nothing else: `applySettings` (called where
 // the Worker and the Topic object start) is the one place the log level and analytics are set.
-import { EventCatalog } from "./events/catalog";
+import { EventCatalog } from "./fhircast/catalog";
 import { setLogLevel } from "./log";
 import { setAnalytics } from "./metrics";
 import { JURISDICTIONS, LOCATION_HINTS, setting, type HubEnv, type SettingVars } from "./settings";

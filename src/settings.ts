@@ -6,7 +6,7 @@
 // the docs say what this table says.
 //
 // Pure module (no runtime globals, .ts import paths): Node runs it for the docs.
-import { parseProprietaryEvents } from "./events/catalog.ts";
+import { parseProprietaryEvents } from "./fhircast/catalog.ts";
 
 export interface Setting<T> {
   /** Turns the text of the setting (undefined or null: unset) into its value; throws on text that does not parse. */

@@ -21,7 +21,7 @@ import { outcomeResponse } from "./http/responses";
 import { jwks, token } from "./http/token-endpoint";
 import { connect } from "./http/websocket";
 import { log } from "./log";
-import type { Failure } from "./protocol/wire";
+import type { Failure } from "./fhircast/wire";
 
 export { Topic } from "./topic";
 export { DevIssuer } from "./auth/dev-issuer";

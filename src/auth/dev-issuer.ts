@@ -5,8 +5,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from "jose";
 import type { AuthConfig } from "../config";
-import { parseTopic } from "../protocol/topic-name";
-import { fail, ok, type Result } from "../protocol/wire";
+import { parseTopic } from "../fhircast/topic-name";
+import { fail, ok, type Result } from "../fhircast/wire";
 import { invalidFhircastScopes } from "./scopes";
 
 export const DEV_ISSUER = "fhircast-hub-dev-issuer";

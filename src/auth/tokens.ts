@@ -8,7 +8,7 @@
 import { createLocalJWKSet, decodeProtectedHeader, errors, type JWTPayload, jwtVerify, type JWTVerifyGetKey } from "jose";
 import { applySettings, type AuthConfig, hubSettings } from "../config";
 import type { Env } from "../env";
-import { fail, ok, type Result } from "../protocol/wire";
+import { fail, ok, type Result } from "../fhircast/wire";
 import { log } from "../log";
 import { devPublicJwks, DEV_AUDIENCE, DEV_ISSUER } from "./dev-issuer";
 import { DiscoveryUnavailable, serverMetadata } from "./discovery";

@@ -1,7 +1,7 @@
 // What a FhircastClient reports to the application: the typed event map and its payloads.
-import type { EventRole } from "../events/catalog";
-import type { Confirmation, ContextEntry, CurrentContext, Denial, Notification } from "../protocol/wire";
-import type { SyncErrorDetails } from "./syncerror";
+import type { EventRole } from "../fhircast/catalog";
+import type { SyncErrorDetails } from "../fhircast/syncerror";
+import type { Confirmation, ContextEntry, CurrentContext, Denial, Notification } from "../fhircast/wire";
 
 /** An event notification as received, with what the catalog says about it. */
 export interface ReceivedEvent {

@@ -1,8 +1,9 @@
 // FhircastClient: a FHIRcast 3.0.0 subscriber over WebSocket for browsers, Node ≥ 22 and Workers.
 // Discovery, subscription, confirmation, acknowledgements, publishing, current context, content
 // sharing versions, reconnect with backoff, and a clean close. Platform APIs only.
-import { EventCatalog, PROPRIETARY_NAME } from "../events/catalog";
-import type { Confirmation, ContextEntry, CurrentContext, Denial, Notification, WellKnown } from "../protocol/wire";
+import { EventCatalog, PROPRIETARY_NAME } from "../fhircast/catalog";
+import { syncErrorContext, syncErrorDetails } from "../fhircast/syncerror";
+import type { Confirmation, ContextEntry, CurrentContext, Denial, Notification, WellKnown } from "../fhircast/wire";
 import { backoffDelay, RECONNECT_DEFAULTS, type ReconnectOptions } from "./backoff";
 import type { AckStatus, ClientEventMap, ReceivedEvent } from "./client-events";
 import { TypedEmitter, type Listener } from "./emitter";
@@ -18,14 +19,12 @@ import {
   referenceEntry,
   type ReferenceLike,
   resourceEntry,
-  syncErrorContext,
   updateBundle,
 } from "./event-builder";
 import { grantedEvents, parseFrame } from "./frames";
 import { HubError, HubHttp } from "./hub-http";
 import type { FhircastClientOptions } from "./options";
 import { attach, defaultSocketFactory, type SocketFactory, type SocketLike, tryClose, trySend } from "./socket";
-import { syncErrorDetails } from "./syncerror";
 import { VersionTracker } from "./versions";
 
 export type ClientState = "idle" | "connecting" | "connected" | "reconnecting" | "denied" | "closing" | "closed";

@@ -1,9 +1,8 @@
 // Building events from the event catalog (the table the hub validates with) and checking them with
 // the hub's own validatePublish, so an invalid event fails here, before it is sent (fhircast.hl7.org/STU3/2-6-SendEventNotification.html, fhircast.hl7.org/STU3/3_Events.html).
-import { EXTENSION_KEY, type EventCatalog } from "../events/catalog";
-import { type PublishRequest, validatePublish } from "../protocol/publish";
-import type { ContextEntry, Notification } from "../protocol/wire";
-import { SYNCERROR_SYSTEM } from "../topic/sync";
+import { EXTENSION_KEY, type EventCatalog } from "../fhircast/catalog";
+import { type PublishRequest, validatePublish } from "../fhircast/publish";
+import type { ContextEntry, Notification } from "../fhircast/wire";
 
 /** A FHIR resource as far as this client needs to know it. */
 export interface FhirResource {
@@ -109,30 +108,4 @@ export function checkEvent(notification: Notification, catalog: EventCatalog): P
   const result = validatePublish(notification, catalog);
   if (!result.ok) throw new EventValidationError(result.status, result.code, result.detail);
   return result.value;
-}
-
-/**
- * A subscriber's SyncError about an event it received and could not follow (after acknowledging it
- * with 202, fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html): the subscriber variant of the SyncError OperationOutcome (fhircast.hl7.org/STU3/3-2-1-SyncError.html).
- */
-export function syncErrorContext(failed: { id: string; name: string }, subscriberName: string, diagnostics: string, issueCode = "processing"): ContextEntry[] {
-  return [
-    resourceEntry("operationoutcome", {
-      resourceType: "OperationOutcome",
-      issue: [
-        {
-          severity: "warning",
-          code: issueCode,
-          diagnostics,
-          details: {
-            coding: [
-              { system: `${SYNCERROR_SYSTEM}/eventid`, code: failed.id },
-              { system: `${SYNCERROR_SYSTEM}/eventname`, code: failed.name },
-              { system: `${SYNCERROR_SYSTEM}/subscribername`, code: subscriberName },
-            ],
-          },
-        },
-      ],
-    }),
-  ];
 }

@@ -1,6 +1,6 @@
 // Parsing of what the hub sends on the WebSocket (fhircast.hl7.org/STU3/2-4-Subscribing.html, fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html): subscription
 // confirmation, denial, and event notifications, into typed values. Never throws.
-import type { Confirmation, Denial, Notification } from "../protocol/wire";
+import type { Confirmation, Denial, Notification } from "../fhircast/wire";
 
 export type Frame =
   | { kind: "confirmation"; confirmation: Confirmation }

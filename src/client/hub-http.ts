@@ -1,6 +1,6 @@
 // The HTTP half of FHIRcast for a subscriber: discovery (fhircast.hl7.org/STU3/2-7-Conformance.html), subscribe / unsubscribe (form-encoded,
 // fhircast.hl7.org/STU3/2-4-Subscribing.html), publish (JSON, fhircast.hl7.org/STU3/2-6-SendEventNotification.html) and get current context (fhircast.hl7.org/STU3/2-9-GetCurrentContext.html). Bearer token on every call.
-import type { CurrentContext, Notification, OperationOutcome, SubscriptionResponse, WellKnown } from "../protocol/wire";
+import type { CurrentContext, Notification, OperationOutcome, SubscriptionResponse, WellKnown } from "../fhircast/wire";
 
 /** An access token, or a function returning one (called before every request, so it may refresh). */
 export type TokenSource = string | (() => string | Promise<string>);

@@ -11,7 +11,6 @@ export {
   EventValidationError,
   referenceEntry,
   resourceEntry,
-  syncErrorContext,
   updateBundle,
   type ContentChanges,
   type ContextValues,
@@ -20,11 +19,12 @@ export {
   type ReferenceLike,
 } from "./event-builder";
 export { parseFrame, grantedEvents, type Frame } from "./frames";
-export { syncErrorDetails, type SyncErrorDetails } from "./syncerror";
-export { VersionTracker, anchorOf } from "./versions";
+export { syncErrorContext, syncErrorDetails, type SyncErrorDetails } from "../fhircast/syncerror";
+export { VersionTracker } from "./versions";
+export { anchorOf } from "../fhircast/anchors";
 export { backoffDelay, RECONNECT_DEFAULTS, type ReconnectOptions } from "./backoff";
 export { TypedEmitter, type Listener } from "./emitter";
 export type { SocketLike, SocketFactory } from "./socket";
-// The hub's own wire types and catalog, re-exported for applications.
-export type { Confirmation, ContextEntry, CurrentContext, Denial, Notification, WellKnown } from "../protocol/wire";
-export { EventCatalog, type EventSpec, type EventRole } from "../events/catalog";
+// The FHIRcast model the hub is built on (src/fhircast): wire types and the catalog, for applications.
+export type { Confirmation, ContextEntry, CurrentContext, Denial, Notification, WellKnown } from "../fhircast/wire";
+export { EventCatalog, type EventSpec, type EventRole } from "../fhircast/catalog";

@@ -1,20 +1,9 @@
 // Content-sharing versions (fhircast.hl7.org/STU3/2-10-ContentSharing.html): the `context.versionId` of every anchor this client
 // has seen opened (live or replayed), updated, or read with GET current context. Updates are sent
 // against the tracked version.
-import { ANCHORS, type EventCatalog, type EventSpec } from "../events/catalog";
-import { referenceId } from "../protocol/publish";
-import type { ContextEntry, CurrentContext, Notification } from "../protocol/wire";
-
-/** `Type/id` of the anchor an event concerns, per the catalog; undefined for anchorless events. */
-export function anchorOf(spec: EventSpec | undefined, context: readonly ContextEntry[]): string | undefined {
-  if (!spec?.anchorType || !spec.anchorKey) return undefined;
-  const entry = context.find((e) => e.key === spec.anchorKey);
-  if (!entry) return undefined;
-  const r = entry.resource as { resourceType?: unknown; id?: unknown } | undefined;
-  if (r && typeof r.id === "string" && r.id !== "") return `${spec.anchorType}/${r.id}`;
-  const id = referenceId(entry.reference, spec.anchorType);
-  return id ? `${spec.anchorType}/${id}` : undefined;
-}
+import { anchorOf } from "../fhircast/anchors";
+import { ANCHORS, type EventCatalog } from "../fhircast/catalog";
+import type { CurrentContext, Notification } from "../fhircast/wire";
 
 export class VersionTracker {
   private readonly versions = new Map<string, string>();

@@ -4,7 +4,7 @@ import type { Principal } from "../auth/tokens";
 import { wwwAuthenticate } from "../auth/tokens";
 import { hubSettings } from "../config";
 import type { Env } from "../env";
-import { type Failure, fail } from "../protocol/wire";
+import { type Failure, fail } from "../fhircast/wire";
 import { jsonResponse, outcomeResponse, textResponse } from "./responses";
 
 /**

@@ -1,8 +1,8 @@
 // Request bodies: content-type dispatch, size-limited reading (413 without buffering past the limit),
 // JSON parsing and the `{topic}` path segment, each refusing bad input with a 4xx result.
 import type { IRequest } from "itty-router";
-import { parseTopic } from "../protocol/topic-name";
-import { fail, ok, type Result } from "../protocol/wire";
+import { parseTopic } from "../fhircast/topic-name";
+import { fail, ok, type Result } from "../fhircast/wire";
 
 export type BodyKind = "form" | "json" | "other";
 
@@ -114,7 +114,7 @@ export function parseJson(text: string): Result<unknown> {
 }
 
 /**
- * The `{topic}` path segment, percent-decoded and held to the hub's topic rule (src/protocol/topic-name.ts);
+ * The `{topic}` path segment, percent-decoded and held to the hub's topic rule (src/fhircast/topic-name.ts);
  * a malformed escape is the client's error (400), not a 500.
  */
 export function pathTopic(request: IRequest): Result<string> {

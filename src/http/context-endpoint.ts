@@ -4,7 +4,7 @@ import { allows } from "../auth/scopes";
 import { authenticate } from "../auth/tokens";
 import { hubSettings } from "../config";
 import type { Env } from "../env";
-import { fail } from "../protocol/wire";
+import { fail } from "../fhircast/wire";
 import { checkTopic, errorsAs, topicStub } from "./access";
 import { pathTopic } from "./body";
 import { note } from "./request-log";

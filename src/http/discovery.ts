@@ -4,7 +4,7 @@ import type { IRequest } from "itty-router";
 import { hubSettings } from "../config";
 import { HUB_PATH } from "../endpoint";
 import type { Env } from "../env";
-import type { WellKnown } from "../protocol/wire";
+import type { WellKnown } from "../fhircast/wire";
 import { hubOrigin } from "./access";
 import { jsonResponse } from "./responses";
 

@@ -6,7 +6,7 @@ import { authenticate, INSPECT_SCOPE } from "../auth/tokens";
 import { hubSettings } from "../config";
 import type { Env } from "../env";
 import { jsonResponse, upgradeRequired } from "./responses";
-import { type Failure, fail } from "../protocol/wire";
+import { type Failure, fail } from "../fhircast/wire";
 import { INSPECTOR_EXPIRES_HEADER, INSPECTOR_PATH } from "../topic";
 import { checkTopic, topicStub } from "./access";
 import { pathTopic } from "./body";

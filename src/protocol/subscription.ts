@@ -1,10 +1,10 @@
 // Parsing and validation of subscribe / unsubscribe requests (fhircast.hl7.org/STU3/2-4-Subscribing.html).
 // Input is the list of form parameters (or a JSON object's members); output a typed request or a 400
 // with a plain-text reason for developers. Pure module.
-import type { EventCatalog } from "../events/catalog";
+import type { EventCatalog } from "../fhircast/catalog";
 import type { HubConfig } from "../config";
-import { MAX_TOPIC_LENGTH, parseTopic } from "./topic-name";
-import { fail, ok, type Result } from "./wire";
+import { MAX_TOPIC_LENGTH, parseTopic } from "../fhircast/topic-name";
+import { fail, ok, type Result } from "../fhircast/wire";
 
 export interface SubscribeRequest {
   mode: "subscribe";

@@ -1,14 +1,14 @@
 // Acknowledgements in the topic object (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html, fhircast.hl7.org/STU3/3-2-1-SyncError.html; docs/decisions.md "Synchronization"): answers
 // awaited, received and overdue, and the SyncError the hub raises about a subscriber that is out of
-// sync. What an answer means and the SyncError's shape are in ./sync.ts; which events still await
+// sync. What an answer means and the SyncError's shape are in ../fhircast/syncerror.ts; which events still await
 // answers is ./acks.ts (live events) and each socket's attachment (replayed and derived ones).
+import { ackOutcome, type SyncFailure, syncError } from "../fhircast/syncerror";
+import type { Ack } from "../fhircast/wire";
 import { count } from "../metrics";
-import type { Ack } from "../protocol/wire";
 import { ACK_CHECK_GAP_MS } from "./acks";
 import type { TopicCore } from "./core";
 import { inspectorEvent } from "./inspector";
 import { endSubscription } from "./subscription-end";
-import { ackOutcome, type SyncFailure, syncError } from "./sync";
 
 /**
  * Makes sure the acknowledgement check runs no later than `due`, the time an answer just awaited

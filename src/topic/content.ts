@@ -1,7 +1,7 @@
 // Content sharing in the topic object (fhircast.hl7.org/STU3/2-10-ContentSharing.html): the versionId compare-and-set and the
 // all-or-nothing application of an update's operations. Runs inside the caller's transactionSync.
-import type { PublishRequest } from "../protocol/publish";
-import { fail, type Notification, ok, type Result } from "../protocol/wire";
+import type { PublishRequest } from "../fhircast/publish";
+import { fail, type Notification, ok, type Result } from "../fhircast/wire";
 import type { TopicStore } from "./store";
 
 /** `Type/id` of every resource in an open event's context: these may be updated, never deleted. */

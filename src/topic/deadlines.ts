@@ -1,7 +1,7 @@
 // The topic's deadlines: one alarm multiplexed over the `deadlines` table (docs/storage.md), always
 // set to the earliest row (TopicCore.scheduleAlarm). Each kind has its handler in DEADLINES, a table
 // TypeScript checks against DeadlineKind, so that a new kind cannot be left without one.
-import { HEARTBEAT } from "../events/catalog";
+import { HEARTBEAT } from "../fhircast/catalog";
 import { checkAnswers } from "./answers";
 import type { TopicCore } from "./core";
 import type { DeadlineKind } from "./store";

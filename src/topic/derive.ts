@@ -2,7 +2,7 @@
 // different event sets, an open implies opens of the other anchors it carries (Encounter-open implies
 // Patient-open; DiagnosticReport-open implies Patient-, Encounter- and ImagingStudy-open). Choices are
 // recorded in docs/decisions.md. Pure module.
-import type { ContextEntry, Notification } from "../protocol/wire";
+import type { ContextEntry, Notification } from "../fhircast/wire";
 
 export interface DerivedOpen {
   name: "Patient-open" | "Encounter-open" | "ImagingStudy-open";

@@ -3,7 +3,7 @@
 // content, a log of 1 MiB events — the answer stays far below what RPC and the inspector's browser can
 // take: items are measured in SQL first (octet_length reads no text), loaded newest first while they
 // fit, and the rest are replaced by markers that say what was left out.
-import type { InspectView, Notification, Truncated } from "../protocol/wire";
+import type { InspectView, Notification, Truncated } from "../fhircast/wire";
 import type { TopicStore } from "./store";
 
 /** Most bytes of stored JSON (open events, content, logged events) one inspector snapshot carries. */

@@ -2,7 +2,7 @@
 // live socket, and the frames that socket is sent. The open contexts and events of the snapshot are
 // chosen within a byte budget by ./inspection.ts.
 import { outcomeResponse } from "../http/responses";
-import type { InspectorFrame, InspectView, Notification } from "../protocol/wire";
+import type { InspectorFrame, InspectView, Notification } from "../fhircast/wire";
 import type { TopicCore } from "./core";
 import { inspection } from "./inspection";
 

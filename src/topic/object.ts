@@ -8,12 +8,11 @@
 import { DurableObject } from "cloudflare:workers";
 import { applySettings, type SettingsEnv } from "../config";
 import { upgradeRequired } from "../http/responses";
-import type { PublishCall } from "../protocol/publish";
-import type { CurrentContext, InspectView, Result } from "../protocol/wire";
+import type { CurrentContext, InspectView, Result } from "../fhircast/wire";
 import { TopicCore } from "./core";
 import { runDeadlines } from "./deadlines";
 import { acceptInspector, inspect, INSPECTOR_PATH } from "./inspector";
-import { publish } from "./publish";
+import { type PublishCall, publish } from "./publish";
 import { currentContext } from "./replay";
 import { migrate } from "./schema";
 import { dropSocket, receiveFrame } from "./socket-events";

@@ -3,8 +3,8 @@
 // instead (./derive.ts), and shown to the inspectors.
 import { topicHash } from "../log";
 import { count } from "../metrics";
-import type { PublishCall, PublishRequest } from "../protocol/publish";
-import { fail, type Notification, ok, type Result } from "../protocol/wire";
+import type { PublishRequest } from "../fhircast/publish";
+import { fail, type Notification, ok, type Result } from "../fhircast/wire";
 import { awaitAnswers, outOfSync } from "./answers";
 import { applyUpdate } from "./content";
 import type { TopicCore } from "./core";
@@ -12,6 +12,13 @@ import { impliedOpens } from "./derive";
 import { inspectorEvent } from "./inspector";
 import { type AnchorChange, MAX_AWAITED } from "./sockets";
 import { CONTEXT_TRIM_EVERY } from "./store";
+
+/**
+ * A validated publish as the Worker hands it to the topic object: the notification travels as its
+ * JSON text, which crosses the RPC boundary more cheaply than a structured clone of the object, and is
+ * the very frame the object sends for events it does not change (docs/performance.md).
+ */
+export type PublishCall = Omit<PublishRequest, "notification"> & { notification: string };
 
 /** Most open contexts a topic keeps (multi-tab); the least recently opened is dropped beyond it. */
 export const MAX_OPEN_CONTEXTS = 100;

@@ -1,6 +1,6 @@
 // The current context (fhircast.hl7.org/STU3/2-4-Subscribing.html, fhircast.hl7.org/STU3/2-9-GetCurrentContext.html): replayed to a socket when it connects (and for events a
 // re-subscribe adds), and read by `GET {hub.url}/{topic}`.
-import type { ContextEntry, CurrentContext, Notification } from "../protocol/wire";
+import type { ContextEntry, CurrentContext, Notification } from "../fhircast/wire";
 import { awaitAnswers, outOfSync } from "./answers";
 import type { TopicCore } from "./core";
 import { impliedOpens } from "./derive";

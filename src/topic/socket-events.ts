@@ -1,7 +1,7 @@
 // What sockets send and how they close (the hibernation API's webSocketMessage, webSocketClose and
 // webSocketError): acknowledgements from subscribers, `{seen}` answers from inspectors, frames too
 // large, and closes, which end the subscription (spec note A39).
-import type { Ack } from "../protocol/wire";
+import type { Ack } from "../fhircast/wire";
 import { outOfSync, receiveAnswer } from "./answers";
 import type { TopicCore } from "./core";
 import { closeSocket } from "./sockets";

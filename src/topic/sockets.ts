@@ -3,7 +3,7 @@
 // with the socket; this map saves deserializing it per frame. The changes every event makes (a seq
 // now owed, an answer, the last open received) are written to the attachment together, at most
 // ATTACHMENT_FLUSH_MS later, not one write per change (docs/decisions.md "Socket attachments").
-import type { Denial } from "../protocol/wire";
+import type { Denial } from "../fhircast/wire";
 
 /** What each socket carries across hibernation (serializeAttachment, ≤ 16 KB). */
 export interface SocketAttachment {

@@ -2,7 +2,7 @@
 // frame too large, an unresponsive or stalled subscriber, or a socket that died with the runtime.
 // Every one goes through `removeSubscription`, so the row, its deadlines, the alarm, the inspectors
 // and the socket index always agree.
-import type { Denial } from "../protocol/wire";
+import type { Denial } from "../fhircast/wire";
 import { socketClosed } from "../metrics";
 import type { TopicCore } from "./core";
 import { subscribersChanged } from "./inspector";

@@ -2,11 +2,11 @@
 // that connects to an endpoint, with its confirmation and the replay of the current context. How a
 // subscription ends is ./subscription-end.ts.
 import { endpointUrl, hashSecret, newSecret, parseEndpoint } from "../endpoint";
-import { HEARTBEAT } from "../events/catalog";
+import { HEARTBEAT } from "../fhircast/catalog";
 import { topicHash } from "../log";
 import { count, socketOpened } from "../metrics";
 import type { SubscribeRequest } from "../protocol/subscription";
-import { type Confirmation, fail, ok, type Result } from "../protocol/wire";
+import { type Confirmation, fail, ok, type Result } from "../fhircast/wire";
 import type { TopicCore } from "./core";
 import { subscribersChanged } from "./inspector";
 import { replay } from "./replay";

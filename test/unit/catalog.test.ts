@@ -2,7 +2,7 @@
 // lookup (fhircast.hl7.org/STU3/2-3-Events.html "names are unique and case-insensitive"), the generic X-update/X-select pair, and the
 // proprietary-name rule (fhircast.hl7.org/STU3/2-3-Events.html: reverse-domain notation, SHALL NOT contain "-").
 import { describe, expect, it } from "vitest";
-import { validatePublish } from "../../src/protocol/publish";
+import { validatePublish } from "../../src/fhircast/publish";
 import {
   ANCHORS,
   EventCatalog,
@@ -11,7 +11,7 @@ import {
   parseProprietaryEvents,
   PROPRIETARY_NAME,
   STANDARD_EVENTS,
-} from "../../src/events/catalog";
+} from "../../src/fhircast/catalog";
 
 const res = (key: string, resourceType: string, min: number, max: number) => ({ key, resourceType, min, max, kind: "resource" });
 const ref = (key: string, resourceType: string, min: number, max: number) => ({ key, resourceType, min, max, kind: "reference" });

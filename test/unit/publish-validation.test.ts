@@ -1,8 +1,8 @@
 // validatePublish (fhircast.hl7.org/STU3/2-6-SendEventNotification.html, fhircast.hl7.org/STU3/2-3-Events.html, fhircast.hl7.org/STU3/3_Events.html, fhircast.hl7.org/STU3/2-10-ContentSharing.html): every stateless check on a publish body.
 // Each refusal is a Result with the status and OperationOutcome code the Worker answers with.
 import { describe, expect, it } from "vitest";
-import { EventCatalog } from "../../src/events/catalog";
-import { validatePublish } from "../../src/protocol/publish";
+import { EventCatalog } from "../../src/fhircast/catalog";
+import { validatePublish } from "../../src/fhircast/publish";
 
 const catalog = new EventCatalog(["org.example.patient_transmogrify"]);
 const TOPIC = "fdb2f928-5546-4f52-87a0-0648e9ded065";

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { type HubConfig, readConfig } from "../../src/config";
 import type { Env } from "../../src/env";
-import { EventCatalog } from "../../src/events/catalog";
+import { EventCatalog } from "../../src/fhircast/catalog";
 import { collectParams, MAX_NAME_LENGTH, MAX_TOPIC_LENGTH, parseEvents, parseSubscription } from "../../src/protocol/subscription";
 
 const catalog = new EventCatalog(["org.example.patient_transmogrify"]);

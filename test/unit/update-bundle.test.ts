@@ -1,7 +1,8 @@
 // parseUpdateBundle (fhircast.hl7.org/STU3/2-10-ContentSharing.html, spec note A17): the `updates` transaction Bundle as PUT/DELETE operations,
 // with every stateless refusal rejecting the whole Bundle.
 import { describe, expect, it } from "vitest";
-import { MAX_UPDATE_ENTRIES, parseUpdateBundle, resourceKeyFromUrl } from "../../src/protocol/update-bundle";
+import { resourceKeyFromUrl } from "../../src/fhircast/anchors";
+import { MAX_UPDATE_ENTRIES, parseUpdateBundle } from "../../src/fhircast/update-bundle";
 
 const failure = (status: number, code: string, detail: string) => ({ ok: false, status, code, detail });
 const bundle = (entry: unknown[], extra: Record<string, unknown> = {}) => ({ resourceType: "Bundle", id: "b1", type: "transaction", entry, ...extra });

@@ -1,6 +1,6 @@
 // @ts-check
 // The page's HTTP requests to the hub, and the hub's explanation of a refusal.
-/** @import { OperationOutcome } from "../../protocol/wire" */
+/** @import { OperationOutcome } from "../../fhircast/wire" */
 
 /**
  * A response read whole. `body` is the parsed JSON (when it is JSON): the caller names the shape

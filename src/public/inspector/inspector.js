@@ -1,6 +1,6 @@
 // @ts-check
 // The hub's web inspector and sandbox (docs/inspector.md). Plain browser modules, no framework, no
-// build step; typed with JSDoc from the wire types (src/protocol/wire.ts), checked by `npm run typecheck`.
+// build step; typed with JSDoc from the wire types (src/fhircast/wire.ts), checked by `npm run typecheck`.
 // This entry wires the views together and starts the page:
 //   access.js    the topic and its token; Open topic
 //   snapshot.js  GET /api/inspect/{topic}: the subscribers table and the open contexts
@@ -21,7 +21,7 @@ import { newTemplate, publish, renderPublishChoices } from "./publish.js";
 import { addApp, checkEvents, fillAnswers, renderEventChoices, summarizeEvents } from "./sandbox.js";
 import { refresh, renderSubscribers } from "./snapshot.js";
 import { el, hubUrl, state } from "./state.js";
-/** @import { WellKnown } from "../../protocol/wire" */
+/** @import { WellKnown } from "../../fhircast/wire" */
 
 // The lease column and the apps' leases count down between snapshots; a snapshot every 10 s keeps acks and leases true.
 setInterval(() => {

@@ -4,7 +4,7 @@ import { dateTime, h, jsonDetails, time } from "./dom.js";
 import { anchorOf, diagnosticsOf, leftOut, syncErrorOf } from "./notifications.js";
 import { refreshSoon } from "./snapshot.js";
 import { el, origin, state } from "./state.js";
-/** @import { InspectView, InspectorFrame, InspectorSeen } from "../../protocol/wire" */
+/** @import { InspectView, InspectorFrame, InspectorSeen } from "../../fhircast/wire" */
 
 /**
  * An event as the snapshot lists it and the live socket sends it.

@@ -1,6 +1,6 @@
 // @ts-check
-// Reading the hub's notifications (src/protocol/wire.ts) for the page's one-line summaries.
-/** @import { ContextEntry, Truncated } from "../../protocol/wire" */
+// Reading the hub's notifications (src/fhircast/wire.ts) for the page's one-line summaries.
+/** @import { ContextEntry, Truncated } from "../../fhircast/wire" */
 
 /**
  * An event's context entry as the page reads it (fhircast.hl7.org/STU3/2-3-Events.html): a resource or a reference. The wire type

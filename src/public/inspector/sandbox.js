@@ -5,7 +5,7 @@ import { eventList, h, jsonDetails, message, say, secondsLeft, sleep, the } from
 import { lib } from "./lib.js";
 import { anchorOf } from "./notifications.js";
 import { ANSWERS, el, eventNames, hubUrl, state } from "./state.js";
-/** @import { Ack, EventBody } from "../../protocol/wire" */
+/** @import { Ack, EventBody } from "../../fhircast/wire" */
 /** @import { SocketLike } from "../fhircast-client.js" */
 
 /**

@@ -6,7 +6,7 @@ import { explain, request } from "./http.js";
 import { addStreamEvent, closeLive } from "./live.js";
 import { leftOut } from "./notifications.js";
 import { authHeaders, el, origin, state } from "./state.js";
-/** @import { InspectView } from "../../protocol/wire" */
+/** @import { InspectView } from "../../fhircast/wire" */
 /** @import { SyncErrorSeen } from "./notifications.js" */
 /** @import { Subscriber } from "./state.js" */
 

@@ -2,7 +2,7 @@
 // The page's state and its elements, shared by the views.
 import { the } from "./dom.js";
 import { lib } from "./lib.js";
-/** @import { InspectView } from "../../protocol/wire" */
+/** @import { InspectView } from "../../fhircast/wire" */
 /** @import { SyncErrorSeen } from "./notifications.js" */
 /** @import { SandboxApp } from "./sandbox.js" */
 

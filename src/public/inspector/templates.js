@@ -4,7 +4,7 @@
 // update carries the anchor's current context.versionId, an Encounter-open reuses the open patient.
 // Plain browser module; `lib` is the subscriber client bundle (/fhircast-client.js).
 /** @import { EventCatalog, EventSpec, FhirResource } from "../fhircast-client.js" */
-/** @import { ContextEntry, EventBody, InspectView, Notification } from "../../protocol/wire" */
+/** @import { ContextEntry, EventBody, InspectView, Notification } from "../../fhircast/wire" */
 /** @typedef {InspectView["contexts"][number]} OpenContext */
 
 const short = () => crypto.randomUUID().slice(0, 8);

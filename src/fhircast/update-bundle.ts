@@ -1,6 +1,7 @@
 // Parsing of a `*-update` event's `updates` Bundle (fhircast.hl7.org/STU3/2-10-ContentSharing.html, profile
 // fhircast-content-update-bundle) into a list of operations. Stateless checks only: the topic object
 // does the version compare and the checks against the open context. Pure module.
+import { ID_PATTERN, resourceKeyFromUrl, TYPE_PATTERN } from "./anchors";
 import { fail, ok, type Result } from "./wire";
 
 /** Most entries one update may carry; the spec recommends "dozens" and 413 beyond the hub's limit. */
@@ -13,16 +14,7 @@ export type ContentOp =
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
-const ID = "[A-Za-z0-9\\-.]{1,64}";
-const TYPE = "[A-Z][A-Za-z]{1,63}";
-const KEY_AT_END = new RegExp(`(?:^|/)(${TYPE})/(${ID})(?:/_history/[^/]+)?$`);
-
-/** `Type/id` from a relative or absolute resource URL; undefined for urn: and other forms. */
-export function resourceKeyFromUrl(url: unknown): string | undefined {
-  if (typeof url !== "string" || url.startsWith("urn:")) return undefined;
-  const m = KEY_AT_END.exec(url);
-  return m ? `${m[1]}/${m[2]}` : undefined;
-}
+const RESOURCE_KEY = new RegExp(`^${TYPE_PATTERN}/${ID_PATTERN}$`);
 
 /**
  * Turns the Bundle into operations: PUT adds or replaces a resource (identified by its own
@@ -53,7 +45,7 @@ export function parseUpdateBundle(bundle: unknown): Result<ContentOp[]> {
         return fail(400, "invalid", `${where}: a PUT needs a resource with resourceType and id`);
       }
       const key = `${r.resourceType}/${r.id}`;
-      if (!new RegExp(`^${TYPE}/${ID}$`).test(key)) return fail(400, "invalid", `${where}: "${key}" is not a valid resourceType/id`);
+      if (!RESOURCE_KEY.test(key)) return fail(400, "invalid", `${where}: "${key}" is not a valid resourceType/id`);
       op = { method, key, resource: r, ...(typeof entry.fullUrl === "string" ? { fullUrl: entry.fullUrl } : {}) };
     } else if (method === "DELETE") {
       if (entry.resource !== undefined) return fail(400, "invalid", `${where}: a DELETE carries no resource`);

@@ -1,10 +1,9 @@
-// Every JSON shape that crosses the wire (HTTP bodies and WebSocket frames), in one place.
+// Every JSON shape that crosses the wire (HTTP bodies and WebSocket frames), in one place: types
+// only, shared by the hub and the subscriber client (docs/decisions.md "One FHIRcast model").
 // fhircast.hl7.org/STU3/2-4-Subscribing.html (frames), fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html, fhircast.hl7.org/STU3/2-6-SendEventNotification.html (notifications), fhircast.hl7.org/STU3/2-9-GetCurrentContext.html (current context). Pure module.
-import { z } from "zod";
 
 /** One entry of an event's `context` array: `{key, resource|reference|<datatype>|data}` (fhircast.hl7.org/STU3/2-3-Events.html). */
-export const ContextEntry = z.looseObject({ key: z.string() });
-export type ContextEntry = z.infer<typeof ContextEntry> & Record<string, unknown>;
+export type ContextEntry = { key: string; [member: string]: unknown };
 
 /** The `event` member of a notification or publish request (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html). */
 export interface EventBody {
@@ -24,19 +23,6 @@ export interface Notification {
   event: EventBody;
 }
 
-/** The envelope of a publish request, checked before the catalog looks at the context (fhircast.hl7.org/STU3/2-6-SendEventNotification.html). */
-export const PublishEnvelope = z.object({
-  timestamp: z.string().min(1, "timestamp must be a non-empty string").max(64),
-  id: z.string().min(1, "id must be a non-empty string").max(256),
-  event: z.looseObject({
-    "hub.topic": z.string().min(1, "event.hub.topic must be a non-empty string").max(512),
-    "hub.event": z.string().min(1, "event.hub.event must be a non-empty string").max(256),
-    context: z.array(z.unknown(), "event.context must be an array"),
-    "context.versionId": z.string().max(256).optional(),
-    versionId: z.string().max(256).optional(),
-  }),
-});
-
 /** Subscription confirmation frame (fhircast.hl7.org/STU3/2-4-Subscribing.html): all four fields required, events as a comma string. */
 export interface Confirmation {
   "hub.mode": "subscribe";
@@ -54,11 +40,10 @@ export interface Denial {
 }
 
 /** Event acknowledgement from a subscriber (fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html): `status` may be a number, a string, or absent. */
-export const Ack = z.object({
-  id: z.string().min(1),
-  status: z.union([z.number(), z.string()]).optional(),
-});
-export type Ack = z.infer<typeof Ack>;
+export interface Ack {
+  id: string;
+  status?: number | string;
+}
 
 /** GET current context (fhircast.hl7.org/STU3/2-9-GetCurrentContext.html). The empty form is `{"context.type": "", "context": []}`. */
 export interface CurrentContext {

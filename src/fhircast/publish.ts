@@ -1,9 +1,12 @@
 // Validation of a publish (Request Context Change, fhircast.hl7.org/STU3/2-6-SendEventNotification.html) against the event catalog.
 // Turns an untrusted JSON body into a typed request for the topic object, or a 4xx naming the problem.
-import { EXTENSION_KEY, type EventCatalog, type EventRole, type EventSpec } from "../events/catalog";
+// The hub runs it on every publish; the subscriber client runs the same code before it sends one.
+// Pure module, no dependencies (docs/decisions.md "One FHIRcast model").
+import { requiredAnchor, referenceId } from "./anchors";
+import { EXTENSION_KEY, type EventCatalog, type EventRole, type EventSpec } from "./catalog";
 import { parseTopic } from "./topic-name";
 import { type ContentOp, parseUpdateBundle } from "./update-bundle";
-import { type ContextEntry, fail, type Notification, ok, PublishEnvelope, type Result } from "./wire";
+import { type ContextEntry, type EventBody, type Failure, fail, type Notification, ok, type Result } from "./wire";
 
 /** A publish that passed every stateless check; the topic object does what needs state. */
 export interface PublishRequest {
@@ -20,22 +23,8 @@ export interface PublishRequest {
   ops?: ContentOp[];
 }
 
-/**
- * A validated publish as the Worker hands it to the topic object: the notification travels as its
- * JSON text, which crosses the RPC boundary more cheaply than a structured clone of the object, and is
- * the very frame the object sends for events it does not change (docs/performance.md).
- */
-export type PublishCall = Omit<PublishRequest, "notification"> & { notification: string };
-
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
-
-/** `Type/id`, `Type/id/_history/v` or an absolute URL ending so; returns the id or undefined. */
-export function referenceId(reference: unknown, type: string): string | undefined {
-  if (!isObject(reference) || typeof reference.reference !== "string") return undefined;
-  const m = new RegExp(`(?:^|/)${type}/([A-Za-z0-9\\-.]{1,64})(?:/_history/[^/]+)?$`).exec(reference.reference);
-  return m?.[1];
-}
 
 function checkReference(value: unknown, spec: { resourceType: string }, where: string): string | undefined {
   if (!isObject(value)) return `${where}.reference must be a FHIR Reference object`;
@@ -86,23 +75,58 @@ function checkContext(spec: EventSpec, context: unknown[]): Result<ContextEntry[
   return ok(context as ContextEntry[]);
 }
 
-/** Finds the anchor's `Type/id` in a validated context, or explains why it cannot. */
-function anchorOf(spec: EventSpec, context: ContextEntry[]): Result<string | undefined> {
-  if (!spec.anchorType || !spec.anchorKey) return ok(undefined);
-  const entry = context.find((e) => e.key === spec.anchorKey);
-  if (spec.role === "open" || spec.role === "close") {
-    const r = entry?.resource as Record<string, unknown> | undefined;
-    const id = r?.id;
-    if (typeof id !== "string" || id.trim() === "") {
-      return fail(400, "required", `event.context "${spec.anchorKey}": the ${spec.anchorType} resource needs an "id" (the hub pairs close with open by it)`);
-    }
-    return ok(`${spec.anchorType}/${id}`);
+/**
+ * What zod's `PublishEnvelope` schema named a value of the wrong type (the hub answered with that
+ * schema's messages before this check was written by hand; its messages are kept word for word).
+ */
+function typeName(v: unknown): string {
+  if (typeof v === "number") return Number.isNaN(v) ? "NaN" : Number.isFinite(v) ? "number" : String(v);
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "array";
+  if (typeof v === "object" && Object.getPrototypeOf(v) !== Object.prototype && "constructor" in v && v.constructor) {
+    return (v.constructor as { name: string }).name;
   }
-  const id = referenceId(entry?.reference, spec.anchorType);
-  if (!id) {
-    return fail(400, "required", `event.context "${spec.anchorKey}": reference must be "${spec.anchorType}/<id>"`);
-  }
-  return ok(`${spec.anchorType}/${id}`);
+  return typeof v;
+}
+
+const wrongType = (path: string, expected: string, v: unknown): Failure =>
+  fail(400, "invalid", `${path}: Invalid input: expected ${expected}, received ${typeName(v)}`);
+
+/** A string member of at most `max` characters, and non-empty if `required`. */
+function checkString(v: unknown, path: string, max: number, required: boolean): Failure | undefined {
+  if (typeof v !== "string") return wrongType(path, "string", v);
+  if (required && v.length < 1) return fail(400, "invalid", `${path}: ${path} must be a non-empty string`);
+  if (v.length > max) return fail(400, "invalid", `${path}: Too big: expected string to have <=${max} characters`);
+  return undefined;
+}
+
+/** The members of `event` the envelope check reads; any other member is carried through as it came. */
+const ENVELOPE_MEMBERS = new Set(["hub.topic", "hub.event", "context", "context.versionId", "versionId"]);
+
+/**
+ * The envelope of a publish request, checked before the catalog looks at the context
+ * (fhircast.hl7.org/STU3/2-6-SendEventNotification.html): the first problem, in member order, as a 400.
+ * The event comes back with its envelope members first, then the others in their order, without a
+ * `__proto__` member (JSON.parse makes one an own member; it never reaches a subscriber).
+ */
+function checkEnvelope(body: unknown): Result<{ timestamp: string; id: string; event: EventBody & { versionId?: string } }> {
+  if (!isObject(body)) return wrongType("body", "object", body);
+  const problem = checkString(body.timestamp, "timestamp", 64, true) ?? checkString(body.id, "id", 256, true);
+  if (problem) return problem;
+  const event = body.event;
+  if (!isObject(event)) return wrongType("event", "object", event);
+  const optional = (name: string) => (name in event && event[name] !== undefined ? checkString(event[name], `event.${name}`, 256, false) : undefined);
+  const eventProblem =
+    checkString(event["hub.topic"], "event.hub.topic", 512, true) ??
+    checkString(event["hub.event"], "event.hub.event", 256, true) ??
+    (Array.isArray(event.context) ? undefined : fail(400, "invalid", "event.context: event.context must be an array")) ??
+    optional("context.versionId") ??
+    optional("versionId");
+  if (eventProblem) return eventProblem;
+  const out: Record<string, unknown> = { "hub.topic": event["hub.topic"], "hub.event": event["hub.event"], context: [...(event.context as unknown[])] };
+  for (const name of ["context.versionId", "versionId"]) if (name in event) out[name] = event[name];
+  for (const name of Object.keys(event)) if (!ENVELOPE_MEMBERS.has(name) && name !== "__proto__") out[name] = event[name];
+  return ok({ timestamp: body.timestamp as string, id: body.id as string, event: out as EventBody & { versionId?: string } });
 }
 
 /**
@@ -110,13 +134,9 @@ function anchorOf(spec: EventSpec, context: ContextEntry[]): Result<string | und
  * when present it must equal `event.hub.topic` (fhircast.hl7.org/STU3/2-6-SendEventNotification.html).
  */
 export function validatePublish(body: unknown, catalog: EventCatalog, pathTopic?: string): Result<PublishRequest> {
-  const parsed = PublishEnvelope.safeParse(body);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const path = issue.path.join(".") || "body";
-    return fail(400, "invalid", `${path}: ${issue.message}`);
-  }
-  const { event } = parsed.data;
+  const parsed = checkEnvelope(body);
+  if (!parsed.ok) return parsed;
+  const { event } = parsed.value;
   const spec = catalog.get(event["hub.event"]);
   if (!spec) {
     return fail(400, "not-supported", `event.hub.event "${event["hub.event"]}" is not an event this hub supports (see eventsSupported in .well-known/fhircast-configuration)`);
@@ -131,7 +151,7 @@ export function validatePublish(body: unknown, catalog: EventCatalog, pathTopic?
   }
   const context = checkContext(spec, event.context);
   if (!context.ok) return context;
-  const anchor = anchorOf(spec, context.value);
+  const anchor = requiredAnchor(spec, context.value);
   if (!anchor.ok) return anchor;
 
   // spec note A3: accept `versionId` on input, emit the dotted form.
@@ -147,8 +167,8 @@ export function validatePublish(body: unknown, catalog: EventCatalog, pathTopic?
   }
   const { versionId: _alias, "context.priorVersionId": _prior, ...rest } = event;
   const notification: Notification = {
-    timestamp: parsed.data.timestamp,
-    id: parsed.data.id,
+    timestamp: parsed.value.timestamp,
+    id: parsed.value.id,
     event: { ...rest, "hub.topic": topic.value, "hub.event": spec.name, context: context.value },
   };
   delete notification.event["context.versionId"];
