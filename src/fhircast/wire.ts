@@ -1,5 +1,6 @@
-// Every JSON shape that crosses the wire (HTTP bodies and WebSocket frames), in one place: types
-// only, shared by the hub and the subscriber client (docs/decisions.md "One FHIRcast model").
+// Every JSON shape that crosses the wire (HTTP bodies and WebSocket frames), in one place, and the
+// Result type refusals travel as: plain types, no schema library, shared by the hub and the subscriber
+// client (docs/decisions.md "One FHIRcast model").
 // fhircast.hl7.org/STU3/2-4-Subscribing.html (frames), fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html, fhircast.hl7.org/STU3/2-6-SendEventNotification.html (notifications), fhircast.hl7.org/STU3/2-9-GetCurrentContext.html (current context). Pure module.
 
 /** One entry of an event's `context` array: `{key, resource|reference|<datatype>|data}` (fhircast.hl7.org/STU3/2-3-Events.html). */
