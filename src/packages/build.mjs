@@ -17,7 +17,7 @@
 //
 // The client's minified size is printed, and the build fails above CLIENT_BUDGET_BYTES.
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
@@ -90,6 +90,14 @@ function emitClientTypes(dir) {
     encoding: "utf8",
   });
   if (run.status !== 0) throw new Error(`emitting the client's types failed:\n${run.stdout}${run.stderr}`);
+  // The sources import without extensions (moduleResolution "bundler"); an app type-checked with
+  // moduleResolution "node16"/"nodenext" needs them in the declarations it reads.
+  for (const file of readdirSync(join(dir, "types"), { recursive: true })) {
+    if (!file.endsWith(".d.ts")) continue;
+    const path = join(dir, "types", file);
+    const text = readFileSync(path, "utf8");
+    writeFileSync(path, text.replace(/(from\s+|import\()"(\.{1,2}\/[^"]+?)(?<!\.js)"/g, '$1"$2.js"'));
+  }
 }
 
 /** The conformance kit: one ES module for Node >= 20 with everything (ws included) bundled. */

@@ -113,11 +113,11 @@ describe("the client package", () => {
       join(dir, "app.mjs"),
       `import { FhircastClient } from "@fhircast-edge/client";
 const [hubOrigin] = process.argv.slice(2);
-const token = async (clientId) => {
+const token = async (clientId, topic) => {
   const res = await fetch(hubOrigin + "/auth/token", {
     method: "POST",
     headers: { "Content-Type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ grant_type: "client_credentials", client_id: clientId, scope: "fhircast/*.read fhircast/*.write" }),
+    body: new URLSearchParams({ grant_type: "client_credentials", client_id: clientId, scope: "fhircast/*.read fhircast/*.write", ...(topic ? { "hub.topic": topic } : {}) }),
   });
   return res.json();
 };
@@ -126,7 +126,7 @@ const topic = viewer["hub.topic"];
 const client = new FhircastClient({ hubUrl: viewer["hub.url"], topic, token: viewer.access_token, events: ["Patient-open", "Patient-close"], subscriberName: "Packaged Viewer" });
 const confirmation = await client.connect();
 const received = client.next("event", (e) => e.anchor === "Patient/from-ehr", 10000);
-const ehr = await token("ehr");
+const ehr = await token("ehr", topic);
 const sent = await fetch(viewer["hub.url"], {
   method: "POST",
   headers: { "Content-Type": "application/json", Authorization: "Bearer " + ehr.access_token },
@@ -140,7 +140,7 @@ console.log(JSON.stringify({ confirmed: confirmation["hub.mode"], ehrStatus: sen
 `,
     );
     const app = await run(process.execPath, ["app.mjs", hub.origin], { cwd: dir, env: userEnv(), timeoutMs: 30_000 });
-    expect(app.code, `${app.stdout}\n${app.stderr}`).toBe(0);
+    expect(app.code, `${app.stdout}\n${app.stderr.slice(-2000)}`).toBe(0);
     const result = JSON.parse(app.stdout.trim().split("\n").at(-1)!) as Record<string, any>;
     expect(result.confirmed).toBe("subscribe");
     expect(result.ehrStatus).toBe(202);
@@ -161,7 +161,11 @@ export const names: string[] = new EventCatalog().names();
 void client.publish(42);
 `,
     );
-    const tsc = await run(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "--noEmit", "--strict", "--skipLibCheck", "false", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022", "--lib", "es2022,dom", "--types", "", "check.ts"], { cwd: dir, env: userEnv(), timeoutMs: 60_000 });
+    await writeFile(
+      join(dir, "tsconfig.json"),
+      JSON.stringify({ compilerOptions: { strict: true, noEmit: true, target: "es2022", lib: ["es2022", "dom"], module: "nodenext", moduleResolution: "nodenext", types: [] }, files: ["check.ts"] }),
+    );
+    const tsc = await run(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], { cwd: dir, env: userEnv(), timeoutMs: 60_000 });
     expect(tsc.code, `tsc on the package's types\n${tsc.stdout}\n${tsc.stderr}`).toBe(0);
 
     // On a Node without a global WebSocket (20), the client says which option to pass.
