@@ -7,7 +7,7 @@
 // token refused. Saves screenshots at laptop size under test/e2e/artifacts/ (gitignored).
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type Browser, chromium, type Locator, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -43,20 +43,20 @@ let smartDir: string;
 let smart: Promise<HubServer> | undefined;
 let browser: Browser | undefined;
 let page: Page | undefined;
+/** The client package's bundle, as built for the tarball; the page must load exactly this. */
+let packageBundle = "";
 const consoleErrors: string[] = [];
 
 beforeAll(async () => {
-  // The page's sandbox apps run the project's client bundle: build it as `npm start` does, into a
-  // temporary file, and replace the served one only if it differs. Rewriting it unchanged would make
-  // every wrangler dev of the e2e files running beside this one reload (and drop its sockets).
+  // The page's sandbox apps run the client package's bundle (src/packages/build.mjs, the same bytes
+  // the @fhircast-edge/client tarball carries): build it as `npm start` does. The build replaces the
+  // served copy only if it differs: rewriting it unchanged would make every wrangler dev of the e2e
+  // files running beside this one reload (and drop its sockets).
   const bundleDir = await tempStateDir("fhircast-client-build");
   try {
-    const fresh = join(bundleDir, "fhircast-client.js");
-    const built = spawnSync(join(ROOT, "node_modules", ".bin", "esbuild"), ["src/client/index.ts", "--bundle", "--format=esm", `--outfile=${fresh}`, "--log-level=warning"], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+    const built = spawnSync(process.execPath, [join(ROOT, "src/packages/build.mjs"), "client", "--public", "--out", bundleDir], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
     if (built.status !== 0) throw new Error(`building the client bundle failed: ${built.stderr || built.stdout || built.error?.message}`);
-    const served = join(ROOT, "src", "public", "fhircast-client.js");
-    const next = await readFile(fresh, "utf8");
-    if (!existsSync(served) || (await readFile(served, "utf8")) !== next) await writeFile(served, next);
+    packageBundle = await readFile(join(bundleDir, "client", "fhircast-client.js"), "utf8");
   } finally {
     await removeDir(bundleDir);
   }
@@ -133,7 +133,8 @@ describe("the inspector and sandbox page in headless Chromium", () => {
     const client = await http(`${o}/fhircast-client.js`);
     expect(client.status).toBe(200);
     expect(client.headers.get("content-type")).toMatch(/javascript/);
-    await client.body?.cancel();
+    // The page's client is the client package's bundle, byte for byte (test/e2e/packages.e2e.test.ts).
+    expect(await client.text()).toBe(packageBundle);
     expect((await http(`${o}/health`)).status).toBe(200);
     const root = await http(`${o}/`);
     expect(await root.json()).toMatchObject({ name: "FHIRcast Hub" });
