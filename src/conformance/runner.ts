@@ -121,7 +121,7 @@ async function runOne(check: Check, shared: Shared, watch: HubWatch, skipIds: re
     if (e instanceof TransportError) {
       if (!(await watch.confirm(check.id, e))) return { ...base, status: "fail", reason: e.message, ...(e.code ? { cause: e.code } : {}), durationMs: Date.now() - started };
       const during = watch.stop?.check === check.id ? "the hub stopped answering during this check" : `the hub stopped answering ${watch.where}`;
-      return error(`${during}: ${e.message}`, e.code);
+      return error(`${during}: ${e.message}`, e.code ?? watch.stop?.code);
     }
     const err = e as Error;
     const status = e instanceof CheckSkip ? "skip" : "fail";
