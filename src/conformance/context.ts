@@ -34,6 +34,8 @@ export const DEFAULTS = { timeoutMs: 10_000, waitMs: 5_000, quietMs: 1_000, chec
 
 /** The probe that tells a hub that is gone from one slow request waits at most this long (ms). */
 const PROBE_TIMEOUT_MS = 5_000;
+/** Attempts of a probe whose requests are reset (see Shared.probe). */
+const PROBE_ATTEMPTS = 5;
 
 export const ALL_SCOPES = "fhircast/*.read fhircast/*.write";
 export const DEFAULT_CLIENT = "fhircast-conformance";
@@ -93,9 +95,10 @@ export class Shared {
 
   /**
    * Whether the hub still answers: a GET of its well-known document, with a short timeout. Any HTTP
-   * answer counts; the TransportError when there is none. A refused or reset attempt is tried once
-   * more on a new connection (a pooled keep-alive connection the hub closed is reset, not a dead hub);
-   * a timeout is not. Concurrent callers share one probe.
+   * answer counts; the TransportError when there is none. A reset is tried again (a few times, 50 ms
+   * apart): right after a hub dies, requests go out on pooled keep-alive connections it had open and
+   * are reset, which says less than a refused connect or a timeout, which are final. Concurrent
+   * callers share one probe.
    */
   probe(): Promise<TransportError | undefined> {
     const once = () =>
@@ -103,9 +106,14 @@ export class Shared {
         () => undefined,
         (e: unknown) => (e instanceof TransportError ? e : new TransportError(String(e))),
       );
-    this.probing ??= once()
-      .then((e) => (e && e.code !== "TIMEOUT" ? once() : e))
-      .finally(() => (this.probing = undefined));
+    this.probing ??= (async () => {
+      let e = await once();
+      for (let i = 1; i < PROBE_ATTEMPTS && e && e.code !== "TIMEOUT" && e.code !== "ECONNREFUSED"; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        e = await once();
+      }
+      return e;
+    })().finally(() => (this.probing = undefined));
     return this.probing;
   }
 
