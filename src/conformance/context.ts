@@ -2,8 +2,8 @@
 // HTTP, subscriber sockets, and the hub's advertised features. Every socket a check opens is closed
 // when the check ends; every wait is bounded by the kit's timeouts.
 import { FORM, form, type HttpResult, isObject, jwtPayload, request } from "./http.ts";
-import { type Feature, assert, brief, fail, skip } from "./outcome.ts";
-import { HubSocket, type AckPolicy } from "./ws.ts";
+import { type Feature, assert, brief, fail, skip, TransportError } from "./outcome.ts";
+import { HubSocket, type AckPolicy, type WebSocketConstructor } from "./ws.ts";
 
 export interface KitOptions {
   /** The hub's hub.url. */
@@ -26,9 +26,16 @@ export interface KitOptions {
   checkTimeoutMs?: number;
   /** Checks run at the same time (each on its own topic). */
   concurrency?: number;
+  /** The WebSocket constructor (default: the global one; Node 20 has none, the CLI passes ws's). */
+  webSocket?: WebSocketConstructor;
 }
 
 export const DEFAULTS = { timeoutMs: 10_000, waitMs: 5_000, quietMs: 1_000, checkTimeoutMs: 30_000, concurrency: 8 };
+
+/** The probe that tells a hub that is gone from one slow request waits at most this long (ms). */
+const PROBE_TIMEOUT_MS = 5_000;
+/** Attempts of a probe whose requests are reset (see Shared.probe). */
+const PROBE_ATTEMPTS = 5;
 
 export const ALL_SCOPES = "fhircast/*.read fhircast/*.write";
 export const DEFAULT_CLIENT = "fhircast-conformance";
@@ -50,6 +57,9 @@ export class Shared {
   features: Record<Feature, boolean>;
   /** The topic every check uses when topics cannot be fresh (fixed topic or topic-bound static token). */
   fixedTopic: string | undefined;
+  /** Why reading the well-known document got no answer at all (the hub may be down from the start). */
+  discoveryError: TransportError | undefined;
+  private probing: Promise<TransportError | undefined> | undefined;
   private readonly tokens = new Map<string, Promise<{ token: string; topic?: string; expiresIn?: number }>>();
 
   constructor(opts: KitOptions) {
@@ -73,13 +83,38 @@ export class Shared {
         res = await request(url, { timeoutMs: this.opts.timeoutMs, token: this.opts.token });
       }
       if (res.status === 200 && isObject(res.json)) this.wellKnown = res.json;
-    } catch {
+    } catch (e) {
       this.wellKnown = undefined;
+      if (e instanceof TransportError) this.discoveryError = e;
     }
     const wk = this.wellKnown;
     this.features.getCurrentContext = wk?.capabilities?.supportsGetCurrentContext === true || wk?.getCurrentSupport === true;
     this.features.contentSharing = this.supports("DiagnosticReport-open", false) && this.supports("DiagnosticReport-update", false);
     this.features.syncError = this.supports("SyncError", false);
+  }
+
+  /**
+   * Whether the hub still answers: a GET of its well-known document, with a short timeout. Any HTTP
+   * answer counts; the TransportError when there is none. A reset is tried again (a few times, 50 ms
+   * apart): right after a hub dies, requests go out on pooled keep-alive connections it had open and
+   * are reset, which says less than a refused connect or a timeout, which are final. Concurrent
+   * callers share one probe.
+   */
+  probe(): Promise<TransportError | undefined> {
+    const once = () =>
+      request(`${this.opts.hubUrl}/.well-known/fhircast-configuration`, { timeoutMs: Math.min(this.opts.timeoutMs, PROBE_TIMEOUT_MS) }).then(
+        () => undefined,
+        (e: unknown) => (e instanceof TransportError ? e : new TransportError(String(e))),
+      );
+    this.probing ??= (async () => {
+      let e = await once();
+      for (let i = 1; i < PROBE_ATTEMPTS && e && e.code !== "TIMEOUT" && e.code !== "ECONNREFUSED"; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        e = await once();
+      }
+      return e;
+    })().finally(() => (this.probing = undefined));
+    return this.probing;
   }
 
   /** Whether `eventsSupported` lists the event (case-insensitive); `fallback` when there is no list. */
@@ -219,7 +254,7 @@ export class CheckContext {
 
   /** Opens a socket on an endpoint (kept until the check ends). */
   async connect(endpoint: string, ack?: Partial<AckPolicy>): Promise<HubSocket> {
-    const ws = new HubSocket(endpoint);
+    const ws = new HubSocket(endpoint, this.shared.opts.webSocket);
     if (ack) ws.ack = { ...ws.ack, ...ack };
     this.sockets.push(ws);
     await ws.waitOpen(this.waitMs);
@@ -228,7 +263,7 @@ export class CheckContext {
 
   /** Opens a socket without requiring the handshake to succeed (for endpoints that should be refused). */
   open(endpoint: string): HubSocket {
-    const ws = new HubSocket(endpoint);
+    const ws = new HubSocket(endpoint, this.shared.opts.webSocket);
     this.sockets.push(ws);
     return ws;
   }

@@ -1,5 +1,6 @@
 // HTTP helpers of the conformance kit: every request has a timeout, every response is read whole.
-// Uses only the global fetch (Node >= 22, browsers, Workers).
+// Uses only the global fetch (Node >= 20, browsers, Workers).
+import { rootCause, TransportError } from "./outcome.ts";
 
 export interface HttpResult {
   status: number;
@@ -22,7 +23,9 @@ export interface HttpOptions {
 export async function request(url: string, opts: HttpOptions): Promise<HttpResult> {
   const headers: Record<string, string> = { ...opts.headers };
   if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
+  const what = `${opts.method ?? "GET"} ${url}`;
   let res: Response;
+  let text: string;
   try {
     res = await fetch(url, {
       method: opts.method ?? "GET",
@@ -31,12 +34,11 @@ export async function request(url: string, opts: HttpOptions): Promise<HttpResul
       signal: AbortSignal.timeout(opts.timeoutMs),
       redirect: "manual",
     });
+    // The timeout covers the body too; a hub dying mid-body rejects here ("terminated").
+    text = await res.text();
   } catch (e) {
-    const err = e as Error;
-    const why = err.name === "TimeoutError" ? `no answer within ${opts.timeoutMs} ms` : err.message;
-    throw new Error(`${opts.method ?? "GET"} ${url}: ${why}`);
+    throw transportError(what, e, opts.timeoutMs);
   }
-  const text = await res.text();
   let json: unknown;
   try {
     json = text === "" ? undefined : (JSON.parse(text) as unknown);
@@ -45,6 +47,15 @@ export async function request(url: string, opts: HttpOptions): Promise<HttpResul
   }
   const contentType = (res.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
   return { status: res.status, contentType, headers: res.headers, text, json };
+}
+
+/** What a failed fetch says, with its cause kept: "POST …: fetch failed (connect ECONNREFUSED …)". */
+export function transportError(what: string, e: unknown, timeoutMs: number): TransportError {
+  const err = e as Error;
+  if (err?.name === "TimeoutError") return new TransportError(`${what}: no answer within ${timeoutMs} ms`, "TIMEOUT");
+  const cause = rootCause(e);
+  const detail = cause.message && cause.message !== err?.message ? ` (${cause.message})` : "";
+  return new TransportError(`${what}: ${err?.message ?? String(e)}${detail}`, cause.code);
 }
 
 export const FORM = "application/x-www-form-urlencoded";

@@ -19,6 +19,37 @@ export class CheckSkip extends Error {
   override name = "CheckSkip";
 }
 
+/**
+ * A request to the hub or a socket got no answer (refused, reset, timed out, or a WebSocket that
+ * closed abnormally): the hub may be gone. The runner probes the hub: if it still answers, the check
+ * fails with this message; if not, the run stops and what is left is reported as `error`.
+ */
+export class TransportError extends Error {
+  override name = "TransportError";
+  /** The cause's code when the platform gives one: ECONNREFUSED, ECONNRESET, UND_ERR_SOCKET, TIMEOUT. */
+  readonly code: string | undefined;
+
+  constructor(message: string, code?: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** The innermost cause of a platform error (fetch's TypeError wraps the socket error in `cause`). */
+export function rootCause(e: unknown): { message: string; code?: string } {
+  let err = e as { message?: unknown; code?: unknown; cause?: unknown; errors?: unknown } | undefined;
+  let message = typeof err?.message === "string" ? err.message : String(e);
+  let code: string | undefined;
+  for (let depth = 0; err && depth < 5; depth++) {
+    if (typeof err.code === "string") code = err.code;
+    if (typeof err.message === "string" && err.message !== "") message = err.message;
+    // Node's connect to a name with several addresses throws an AggregateError of the attempts.
+    const next = err.cause ?? (Array.isArray(err.errors) ? err.errors[0] : undefined);
+    err = typeof next === "object" && next !== null ? (next as typeof err) : undefined;
+  }
+  return code ? { message, code } : { message };
+}
+
 export function fail(message: string): never {
   throw new CheckFailure(message);
 }

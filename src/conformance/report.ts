@@ -1,10 +1,48 @@
 // Renders a report: a terminal table, Markdown, JSON, and the Markdown list of checks (docs).
 import { SPEC_BASE } from "./checks/spec.ts";
-import { type Check, type CheckResult, type Report, SECTIONS, SECTION_TITLES, type Status } from "./types.ts";
+import { type Check, type CheckResult, type Report, type SectionProgress, SECTIONS, SECTION_TITLES, type Status, type Stop } from "./types.ts";
 
-const ANSI = { pass: "\x1b[32m", fail: "\x1b[31m", skip: "\x1b[33m", dim: "\x1b[2m", bold: "\x1b[1m", reset: "\x1b[0m" };
+const ANSI = { pass: "\x1b[32m", fail: "\x1b[31m", skip: "\x1b[33m", error: "\x1b[35m", dim: "\x1b[2m", bold: "\x1b[1m", reset: "\x1b[0m" };
 
 const pad = (s: string, n: number) => (s.length >= n ? s : s + " ".repeat(n - s.length));
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** "the hub stopped answering during <check> (ECONNREFUSED)", or "… did not answer …" when it never did. */
+export function describeStop(stop: Stop): string {
+  const where = stop.check ? `the hub stopped answering during ${stop.check}` : "the hub did not answer at the start (reading the well-known document)";
+  return stop.code ? `${where} (${stop.code})` : where;
+}
+
+/** The counts of a summary or section: "6 passed, 0 failed, 1 skipped" (and ", 2 errors" when any). */
+function counts(s: { pass: number; fail: number; skip: number; error: number }): string {
+  return `${s.pass} passed, ${s.fail} failed, ${s.skip} skipped${s.error > 0 ? `, ${s.error} error${s.error === 1 ? "" : "s"}` : ""}`;
+}
+
+/**
+ * The verdict: INCOMPLETE when the hub stopped answering (whatever failed before), NOT CONFORMANT
+ * when a SHALL check failed, otherwise none failed. `kind` matches the CLI's exit codes (3, 1, 0).
+ */
+export function verdict(report: Report): { kind: "incomplete" | "not-conformant" | "conformant"; text: string } {
+  const s = report.summary;
+  const failed = `${s.requiredFailures} required (SHALL) check(s) failed`;
+  if (report.stopped) {
+    const before = s.requiredFailures > 0 ? `; before that, ${failed}` : "";
+    return { kind: "incomplete", text: `INCOMPLETE: ${describeStop(report.stopped)}; ${s.error} check(s) could not run or finish${before}` };
+  }
+  if (s.requiredFailures > 0) return { kind: "not-conformant", text: `${failed}: NOT CONFORMANT` };
+  return { kind: "conformant", text: "No required (SHALL) check failed." };
+}
+
+/** One progress line for a finished section: "discovery        6 passed, 0 failed, 1 skipped  (1.4 s)". */
+export function renderSectionProgress(p: SectionProgress): string {
+  return `${pad(p.section, 16)} ${counts(p)}  (${seconds(p.durationMs)})`;
+}
+
+/** What the CLI prints the moment the run stops. */
+export function renderStop(stop: Stop): string {
+  return `${describeStop(stop)}: ${stop.message}\nprobe: ${stop.probe}\nthe remaining checks are not run (reported as error)`;
+}
 
 function wrap(text: string, width: number): string[] {
   const lines: string[] = [];
@@ -24,6 +62,7 @@ export function renderTable(report: Report, opts: { color?: boolean; width?: num
   const c = (code: keyof typeof ANSI, s: string) => (opts.color ? `${ANSI[code]}${s}${ANSI.reset}` : s);
   const width = Math.max(60, opts.width ?? 100);
   const idWidth = Math.max(...report.results.map((r) => r.id.length), 10);
+  const statusWidth = Math.max(...report.results.map((r) => r.status.length), 4);
   const out: string[] = [];
   out.push(c("bold", `FHIRcast 3.0.0 hub conformance — ${report.hubUrl}`));
   let section = "";
@@ -32,22 +71,25 @@ export function renderTable(report: Report, opts: { color?: boolean; width?: num
       section = r.section;
       out.push("", c("bold", SECTION_TITLES[r.section]));
     }
-    const status = c(r.status, pad(r.status.toUpperCase(), 4));
+    const status = c(r.status, pad(r.status.toUpperCase(), statusWidth));
     const time = r.durationMs >= 1000 ? c("dim", ` ${(r.durationMs / 1000).toFixed(1)}s`) : "";
     out.push(`  ${status}  ${pad(r.level, 8)}  ${pad(r.id, idWidth)}${time}`.trimEnd());
     const detail = r.status === "pass" ? r.note : r.reason;
-    if (detail) for (const l of wrap(detail, width - 8)) out.push(c(r.status === "fail" ? "fail" : "dim", `        ${l}`));
+    const text = detail && r.cause && !detail.includes(r.cause) ? `${detail} [${r.cause}]` : detail;
+    if (text) for (const l of wrap(text, width - 8)) out.push(c(r.status === "fail" || r.status === "error" ? r.status : "dim", `        ${l}`));
   }
   const s = report.summary;
+  const v = verdict(report);
   out.push(
     "",
-    c("bold", `${s.total} checks: ${s.pass} passed, ${s.fail} failed, ${s.skip} skipped in ${(report.durationMs / 1000).toFixed(1)} s`),
-    s.requiredFailures > 0 ? c("fail", `${s.requiredFailures} required (SHALL) check(s) failed: NOT CONFORMANT`) : c("pass", "No required (SHALL) check failed."),
+    c("bold", `${s.total} checks: ${counts(s)} in ${seconds(report.durationMs)}`),
+    c(v.kind === "conformant" ? "pass" : v.kind === "incomplete" ? "error" : "fail", v.text),
   );
+  if (report.stopped) out.push(c("dim", `The hub stopped answering: ${report.stopped.message}`), c("dim", `Probe: ${report.stopped.probe}`));
   return out.join("\n");
 }
 
-const ICON: Record<Status, string> = { pass: "✅ pass", fail: "❌ fail", skip: "⏭️ skip" };
+const ICON: Record<Status, string> = { pass: "✅ pass", fail: "❌ fail", skip: "⏭️ skip", error: "⚠️ error" };
 
 const mdCell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
@@ -61,7 +103,8 @@ export function renderMarkdown(report: Report): string {
     "",
     `- Hub: \`${report.hubUrl}\``,
     `- Run: ${report.startedAt}, ${(report.durationMs / 1000).toFixed(1)} s, fhircast-conformance ${report.version} (FHIRcast ${report.fhircastVersion})`,
-    `- Result: **${s.pass} passed, ${s.fail} failed, ${s.skip} skipped** of ${s.total} — ${s.requiredFailures > 0 ? `**${s.requiredFailures} required (SHALL) check(s) failed**` : "no required (SHALL) check failed"}`,
+    `- Result: **${counts(s)}** of ${s.total} — ${report.stopped || s.requiredFailures > 0 ? `**${verdict(report).text}**` : "no required (SHALL) check failed"}`,
+    ...(report.stopped ? [`- Stopped: ${mdCell(report.stopped.message)}; probe: ${mdCell(report.stopped.probe)}`] : []),
     `- Features advertised: ${Object.entries(report.features).map(([k, v]) => `${k} ${v ? "yes" : "no"}`).join(", ")}`,
     "",
   ];
@@ -70,7 +113,8 @@ export function renderMarkdown(report: Report): string {
     if (rows.length === 0) continue;
     out.push(`## ${SECTION_TITLES[section]}`, "", "| Result | Level | Check | Spec | Detail |", "|---|---|---|---|---|");
     for (const r of rows) {
-      const detail = r.status === "pass" ? (r.note ?? "") : (r.reason ?? "");
+      const reason = r.status === "pass" ? (r.note ?? "") : (r.reason ?? "");
+      const detail = r.cause && !reason.includes(r.cause) ? `${reason} [${r.cause}]` : reason;
       out.push(`| ${ICON[r.status]} | ${r.level} | \`${r.id}\`<br>${mdCell(r.title)} | ${specLink(r)} | ${mdCell(detail)} |`);
     }
     out.push("");

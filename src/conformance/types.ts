@@ -5,7 +5,7 @@ import type { Feature } from "./outcome.ts";
 
 // What checks throw and say, in a module of its own that the check context (./context.ts) can import
 // without importing this one (test/e2e/source.e2e.test.ts: no import cycle).
-export { assert, brief, CheckFailure, CheckSkip, fail, skip } from "./outcome.ts";
+export { assert, brief, CheckFailure, CheckSkip, fail, skip, TransportError } from "./outcome.ts";
 export type { Feature } from "./outcome.ts";
 
 /** How much a check matters: a failed SHALL fails the run (exit code 1); SHOULD and leniency only warn. */
@@ -66,7 +66,11 @@ export interface Check {
   run(ctx: CheckContext): Promise<string | void>;
 }
 
-export type Status = "pass" | "fail" | "skip";
+/**
+ * `error`: the check could not run or finish because the hub stopped answering (see Report.stopped);
+ * it says nothing about conformance either way.
+ */
+export type Status = "pass" | "fail" | "skip" | "error";
 
 export interface CheckResult {
   id: string;
@@ -76,8 +80,10 @@ export interface CheckResult {
   requirement: string;
   spec: SpecRef;
   status: Status;
-  /** Why it failed or was skipped. */
+  /** Why it failed, was skipped or is an error. */
   reason?: string;
+  /** The transport error's code behind a failure or error, when known: ECONNREFUSED, UND_ERR_SOCKET, TIMEOUT. */
+  cause?: string;
   /** A note from a passing check (e.g. which variant the hub chose). */
   note?: string;
   durationMs: number;
@@ -88,6 +94,8 @@ export interface Summary {
   pass: number;
   fail: number;
   skip: number;
+  /** Checks that could not run or finish because the hub stopped answering. */
+  error: number;
   /** Failed SHALL checks: any makes the run fail. */
   requiredFailures: number;
 }
@@ -104,5 +112,31 @@ export interface Report {
   /** Features the hub advertises, as the kit understood them. */
   features: Record<string, boolean>;
   summary: Summary;
+  /** Set when the hub stopped answering: the run stopped there and the rest is reported as `error`. */
+  stopped?: Stop;
   results: CheckResult[];
+}
+
+/** A finished section: its counts and the time from its first check's start to its last one's end. */
+export interface SectionProgress {
+  section: Section;
+  pass: number;
+  fail: number;
+  skip: number;
+  error: number;
+  durationMs: number;
+}
+
+/** Where and why a run stopped early. */
+export interface Stop {
+  /** The check during which the hub stopped answering; absent when it did not answer from the start. */
+  check?: string;
+  /** The error that revealed it, e.g. "POST …: fetch failed (connect ECONNREFUSED 127.0.0.1:8787)". */
+  message: string;
+  /** Why the hub is gone (the probe's code, else the error's), when known: ECONNREFUSED, ECONNRESET, UND_ERR_SOCKET (reset), TIMEOUT. */
+  code?: string;
+  /** What the probe that confirmed it got (GET {hub.url}/.well-known/fhircast-configuration). */
+  probe: string;
+  /** Checks not run, or cut short, because of it. */
+  notRun: number;
 }

@@ -1,7 +1,19 @@
 // WebSocket helper of the conformance kit: a subscriber's socket with a queue of parsed frames,
-// automatic acknowledgements (optional) and bounded waits. Uses only the global WebSocket (Node >= 22).
+// automatic acknowledgements (optional) and bounded waits. Uses the WebSocket constructor it is given
+// (the CLI passes the `ws` package's on Node 20, which has no global one) or the global WebSocket.
 import { isObject as isFrameObject } from "./http.ts";
-import { brief, fail } from "./outcome.ts";
+import { brief, fail, rootCause, TransportError } from "./outcome.ts";
+
+/** A WHATWG-style WebSocket constructor: the global one, or the `ws` package's (same event API). */
+export type WebSocketConstructor = new (url: string) => WebSocket;
+
+// readyState values (WHATWG and `ws` alike), not read from the global WebSocket, which may not exist.
+const OPEN = 1;
+const CONNECTING = 0;
+const CLOSING = 2;
+
+/** Abnormal closure (RFC 6455 §7.4.1): the connection dropped without a close frame. */
+const ABNORMAL = 1006;
 
 export interface Frame {
   /** Parsed JSON, or undefined when the frame was not JSON text. */
@@ -26,14 +38,17 @@ export class HubSocket {
   closedAt: number | undefined;
   /** Whether the opening handshake completed. */
   opened = false;
+  /** The cause of the socket's error event, when the implementation gives one (`ws` does: ECONNREFUSED …). */
+  error: { message: string; code?: string } | undefined;
   ack: AckPolicy = { auto: true, status: 200 };
   private readonly ws: WebSocket;
   private waiters: (() => void)[] = [];
   private closeCalled = false;
 
-  constructor(url: string) {
+  constructor(url: string, webSocket: WebSocketConstructor | undefined = globalThis.WebSocket) {
     this.url = url;
-    this.ws = new WebSocket(url);
+    if (!webSocket) throw new Error("this runtime has no global WebSocket: pass KitOptions.webSocket (e.g. the ws package's)");
+    this.ws = new webSocket(url);
     this.ws.addEventListener("open", () => {
       this.opened = true;
       this.wake();
@@ -58,7 +73,11 @@ export class HubSocket {
       this.closedAt = Date.now();
       this.wake();
     });
-    this.ws.addEventListener("error", () => this.wake());
+    this.ws.addEventListener("error", (e: Event) => {
+      const cause = rootCause((e as Event & { error?: unknown }).error ?? (e as Event & { message?: unknown }).message);
+      if (cause.message || cause.code) this.error = cause;
+      this.wake();
+    });
   }
 
   private wake(): void {
@@ -82,12 +101,21 @@ export class HubSocket {
     return true;
   }
 
-  /** Resolves once open; fails (CheckFailure) if the handshake does not complete. */
+  /**
+   * Resolves once open; throws a TransportError if the handshake does not complete (the runner then
+   * tells a refused endpoint, a failed check, from a hub that is gone).
+   */
   async waitOpen(timeoutMs: number): Promise<void> {
     await this.until(() => this.opened || this.closed !== undefined, timeoutMs);
     if (!this.opened) {
-      fail(`WebSocket ${this.url} did not open${this.closed ? ` (closed ${this.closed.code} ${this.closed.reason})` : ` within ${timeoutMs} ms`}`);
+      const why = this.closed ? ` (closed ${this.closed.code} ${this.closed.reason})`.replace(/ \)$/, ")") : ` within ${timeoutMs} ms`;
+      throw new TransportError(`WebSocket ${this.url} did not open${why}${this.describeError()}`, this.error?.code ?? (this.closed ? undefined : "TIMEOUT"));
     }
+  }
+
+  /** The error event's cause, for messages: " (connect ECONNREFUSED 127.0.0.1:8787)", or "". */
+  private describeError(): string {
+    return this.error?.message ? `: ${this.error.message}` : "";
   }
 
   /** JSON frames received so far. */
@@ -112,7 +140,10 @@ export class HubSocket {
     found ??= this.find(pred, from);
     if (!found) {
       const state = this.closed ? `socket closed (${this.closed.code} ${this.closed.reason})` : `nothing within ${timeoutMs} ms`;
-      fail(`expected ${what}: ${state}; frames received: ${brief(this.messages, 600)}`);
+      const message = `expected ${what}: ${state}; frames received: ${brief(this.messages, 600)}`;
+      // A connection that dropped without a close frame may be a hub that is gone: the runner asks.
+      if (this.closed?.code === ABNORMAL) throw new TransportError(`${message}${this.describeError()}`, this.error?.code);
+      fail(message);
     }
     return found;
   }
@@ -132,7 +163,7 @@ export class HubSocket {
    * went to CLOSING without this side calling close(); the TCP teardown may follow much later).
    */
   get closedByPeer(): boolean {
-    return this.closed !== undefined || (!this.closeCalled && this.ws.readyState === WebSocket.CLOSING);
+    return this.closed !== undefined || (!this.closeCalled && this.ws.readyState === CLOSING);
   }
 
   /**
@@ -155,12 +186,12 @@ export class HubSocket {
   }
 
   send(data: unknown): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(typeof data === "string" ? data : JSON.stringify(data));
+    if (this.ws.readyState === OPEN) this.ws.send(typeof data === "string" ? data : JSON.stringify(data));
   }
 
   close(code = 1000, reason = ""): void {
     this.closeCalled = true;
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) {
+    if (this.ws.readyState === OPEN || this.ws.readyState === CONNECTING) {
       try {
         this.ws.close(code, reason);
       } catch {

@@ -1,15 +1,19 @@
 // End to end: the conformance kit (src/conformance, `npm run conformance`) against the real local
 // server on a loopback port, exactly as an integrator runs it against their hub: the CLI as a child
 // process, tokens from the hub's development issuer. Our hub must pass every check (skips are listed),
-// the JSON and Markdown reports must be written, and docs/conformance.md must list every check.
-import { spawn } from "node:child_process";
+// the JSON and Markdown reports must be written, and docs/conformance.md must list every check. The
+// kit bundled into one file for Node 20 (no global WebSocket: it uses ws) passes too.
+// The CLI's own behaviour (a hub that dies, --skip, --out) is tested on a fake hub:
+// test/e2e/conformance-kit.e2e.test.ts.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ALL_CHECKS } from "../../src/conformance/checks/index.ts";
 import { docsBlock, renderCheckList } from "../../src/conformance/report.ts";
-import type { Report } from "../../src/conformance/types.ts";
+import { type Report, SECTIONS } from "../../src/conformance/types.ts";
 import { HubServer, removeDir, ROOT, tempStateDir } from "../helpers/server";
+import { progressLines, runCli } from "./support/conformance-cli.ts";
 
 let dir: string;
 let reportDir: string;
@@ -27,39 +31,13 @@ afterAll(async () => {
   if (reportDir) await removeDir(reportDir);
 });
 
-/** Runs the CLI with the Node that runs the tests (24: type stripping); bounded by `timeoutMs`. */
-function runCli(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, "src/conformance/cli.ts"), ...args], {
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, NO_COLOR: "1" },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`the conformance CLI did not finish within ${timeoutMs} ms\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    child.once("error", reject);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 describe("the conformance kit against our hub", () => {
   it("passes every check, writes the JSON and Markdown reports, exits 0", { timeout: 90_000 }, async () => {
     const hub = server!;
-    const started = Date.now();
-    const { code, stdout, stderr } = await runCli(
-      ["--hub-url", hub.hubUrl, "--token-url", `${hub.origin}/auth/token`, "--client-id", "conformance-e2e", "--report-dir", reportDir],
-      75_000,
+    const { code, stdout, stderr, stderrLines, elapsedMs: elapsed } = await runCli(
+      ["--hub-url", hub.hubUrl, "--token-url", `${hub.origin}/auth/token`, "--client-id", "conformance-e2e", "--out", reportDir],
+      { timeoutMs: 75_000 },
     );
-    const elapsed = Date.now() - started;
 
     const report = JSON.parse(await readFile(join(reportDir, "conformance-report.json"), "utf8")) as Report;
     const failures = report.results.filter((r) => r.status === "fail").map((r) => `${r.id} (${r.level}): ${r.reason}`);
@@ -83,10 +61,46 @@ describe("the conformance kit against our hub", () => {
     }
     expect(stdout).toContain("No required (SHALL) check failed.");
     expect(elapsed).toBeLessThan(60_000);
+
+    // Progress while it runs: one line per section on stderr, the first long before the end (the
+    // acknowledgement and lease checks take over 10 s; discovery's are done in the first second).
+    const lines = progressLines(stderrLines);
+    expect(lines.map((l) => l.section).sort()).toEqual([...SECTIONS].sort());
+    expect(lines.find((l) => l.section === "discovery")!.at).toBeLessThan(elapsed - 5_000);
+  });
+
+  it("bundled into one file for Node 20 (esbuild), it runs without a global WebSocket, on ws", { timeout: 60_000 }, async () => {
+    const hub = server!;
+    const outfile = join(reportDir, "bundle", "cli.mjs");
+    // The build the package will ship: everything bundled; ws's CommonJS require()s of Node built-ins
+    // need a real require in an ES module (esbuild's shim throws "Dynamic require of events").
+    await build({
+      entryPoints: [join(ROOT, "src/conformance/cli.ts")],
+      bundle: true,
+      platform: "node",
+      target: "node20",
+      format: "esm",
+      outfile,
+      banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+      logLevel: "warning",
+    });
+    // Checks that subscribe, receive text frames (acknowledged), and see the hub close a socket.
+    const ids = ["subscribing.confirmation", "replay.current-context", "publish.broadcast-with-request-id", "notification.json-text-frames", "unsubscribe.socket-closed"];
+    const out = join(reportDir, "bundle-report");
+    const run = await runCli(["--hub-url", hub.hubUrl, "--token-url", `${hub.origin}/auth/token`, "--check", ids.join(","), "--out", out], {
+      timeoutMs: 50_000,
+      script: outfile,
+      // Node 20 has no global WebSocket: take it away from the Node running the tests.
+      nodeArgs: ["--import", "data:text/javascript,delete globalThis.WebSocket"],
+    });
+    const report = JSON.parse(await readFile(join(out, "conformance-report.json"), "utf8")) as Report;
+    const results = report.results.map((r) => `${r.id} ${r.status}${r.reason ? `: ${r.reason}` : ""}`);
+    expect(results.sort(), run.stderr).toEqual(ids.map((id) => `${id} pass`).sort());
+    expect(run.code).toBe(0);
   });
 
   it("exits 2 with the usage on a bad command line", { timeout: 20_000 }, async () => {
-    const { code, stderr } = await runCli(["--only", "nonsense", "--hub-url", server!.hubUrl], 15_000);
+    const { code, stderr } = await runCli(["--only", "nonsense", "--hub-url", server!.hubUrl], { timeoutMs: 15_000 });
     expect(code).toBe(2);
     expect(stderr).toContain("unknown section(s) nonsense");
   });
