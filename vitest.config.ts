@@ -15,7 +15,11 @@ function workers(name: string, include: string[], exclude: string[], bindings: R
       }),
     ],
     // A real HTTP server on loopback that plays the authorization server's JWKS endpoint.
-    test: { name, include, exclude, testTimeout: 20_000, globalSetup: ["./test/helpers/jwks-server.ts"] },
+    // isolate: false: the files of a project share their runtimes (one Miniflare, one workerd per
+    // vitest worker) instead of a fresh one per file, ~3 s of CPU each (workers + limits: 178 s → 66 s
+    // alone). Nothing carries over that a file relies on: every test uses its own topics, clients and
+    // tokens (uniqueTopic, per-test client ids); the files pass in any order (--sequence.shuffle.files).
+    test: { name, include, exclude, testTimeout: 20_000, globalSetup: ["./test/helpers/jwks-server.ts"], isolate: false },
   };
 }
 
