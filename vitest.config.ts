@@ -26,8 +26,14 @@ function workers(name: string, include: string[], exclude: string[], bindings: R
 /** The e2e files that must run alone (see the e2e-load project). */
 const E2E_ALONE = ["reliability", "stalled-memory"].map((f) => `test/e2e/${f}.e2e.test.ts`);
 
-function e2e(name: string, include: string[], exclude: string[], fileParallelism: boolean) {
-  return { test: { name, include, exclude, environment: "node", testTimeout: 60_000, hookTimeout: 60_000, fileParallelism } };
+/**
+ * The e2e files that use the one shared default hub (test/helpers/node/shared-hub.ts) instead of
+ * starting their own: to opt in, list the file here and call sharedHub() in it.
+ */
+const E2E_SHARED = ["content-race", "conformance"].map((f) => `test/e2e/${f}.e2e.test.ts`);
+
+function e2e(name: string, include: string[], exclude: string[], fileParallelism: boolean, globalSetup: string[] = []) {
+  return { test: { name, include, exclude, environment: "node", testTimeout: 60_000, hookTimeout: 60_000, fileParallelism, globalSetup } };
 }
 
 export default defineConfig({
@@ -46,7 +52,10 @@ export default defineConfig({
       }),
       // End to end. These files run beside each other and beside the workers tier: each starts its
       // own servers on free ports with their own state directories.
-      e2e("e2e", ["test/e2e/**/*.test.ts"], E2E_ALONE, true),
+      e2e("e2e", ["test/e2e/**/*.test.ts"], [...E2E_ALONE, ...E2E_SHARED], true),
+      // The files on the shared default hub, which this project's globalSetup starts (only when one
+      // of them runs) and stops. Beside the others, like them.
+      e2e("e2e-shared", E2E_SHARED, [], true, ["./test/helpers/node/shared-hub-setup.ts"]),
       // These load the machine on purpose (200 topics × 5 subscribers; stalled sockets read by RSS):
       // one file at a time, which Vitest runs after every other file, alone. Under a parallel run on
       // a loaded 2-core machine the load run's requests hit their 10 s timeouts.
