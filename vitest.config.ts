@@ -15,7 +15,7 @@ function workers(name: string, include: string[], exclude: string[], bindings: R
         miniflare: { bindings: { LOG_LEVEL: process.env.LOG_LEVEL ?? "silent", TOPIC_BINDING: "optional", ...bindings }, ...extra },
       }),
     ],
-    // A real HTTP server on loopback that plays the authorization server's JWKS endpoint.
+    // globalSetup: a real HTTP server on loopback that plays the authorization server's JWKS endpoint.
     // isolate: false: the files of a project share their runtimes (one Miniflare, one workerd per
     // vitest worker) instead of a fresh one per file, ~3 s of CPU each (workers + limits: 178 s → 66 s
     // alone). Nothing carries over that a file relies on: every test uses its own topics, clients and
