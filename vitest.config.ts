@@ -3,6 +3,7 @@
 // run in Node against the real local server (wrangler dev).
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 function workers(name: string, include: string[], exclude: string[], bindings: Record<string, string>, extra: object = {}) {
   return {
@@ -14,16 +15,47 @@ function workers(name: string, include: string[], exclude: string[], bindings: R
         miniflare: { bindings: { LOG_LEVEL: process.env.LOG_LEVEL ?? "silent", TOPIC_BINDING: "optional", ...bindings }, ...extra },
       }),
     ],
-    // A real HTTP server on loopback that plays the authorization server's JWKS endpoint.
-    test: { name, include, exclude, testTimeout: 20_000, globalSetup: ["./test/helpers/jwks-server.ts"] },
+    // globalSetup: a real HTTP server on loopback that plays the authorization server's JWKS endpoint.
+    // isolate: false: the files of a project share their runtimes (one Miniflare, one workerd per
+    // vitest worker) instead of a fresh one per file, ~3 s of CPU each (workers + limits: 178 s → 66 s
+    // alone). Nothing carries over that a file relies on: every test uses its own topics, clients and
+    // tokens (uniqueTopic, per-test client ids); the files pass in any order (--sequence.shuffle.files).
+    // groupOrder 1: after the e2e files, beside the load run (see e2e-load).
+    test: { name, include, exclude, testTimeout: 20_000, globalSetup: ["./test/helpers/jwks-server.ts"], isolate: false, sequence: { groupOrder: 1 } },
   };
 }
 
-/** The e2e files that must run alone (see the e2e-load project). */
-const E2E_ALONE = ["reliability", "stalled-memory"].map((f) => `test/e2e/${f}.e2e.test.ts`);
+/** The e2e file that loads the machine on purpose (see the e2e-load project). */
+const E2E_LOAD = ["reliability"].map((f) => `test/e2e/${f}.e2e.test.ts`);
+/** The e2e files that must run alone (see the e2e-alone project). */
+const E2E_ALONE = ["stalled-memory"].map((f) => `test/e2e/${f}.e2e.test.ts`);
 
-function e2e(name: string, include: string[], exclude: string[], fileParallelism: boolean) {
-  return { test: { name, include, exclude, environment: "node", testTimeout: 60_000, hookTimeout: 60_000, fileParallelism } };
+/**
+ * The e2e files that use the one shared default hub (test/helpers/node/shared-hub.ts) instead of
+ * starting their own: to opt in, list the file here and call sharedHub() in it.
+ */
+const E2E_SHARED = ["content-race", "conformance"].map((f) => `test/e2e/${f}.e2e.test.ts`);
+
+function e2e(name: string, include: string[], exclude: string[], fileParallelism: boolean, globalSetup: string[] = [], groupOrder = 0) {
+  return { test: { name, include, exclude, environment: "node", testTimeout: 60_000, hookTimeout: 60_000, fileParallelism, globalSetup, sequence: { groupOrder } } };
+}
+
+/**
+ * The longest e2e files (~15–45 s each, measured), started first in this order. Vitest starts a
+ * group's files project by project, and, without the timings of an earlier run (a fresh clone in CI),
+ * largest file first: the benchmark's small file started last and ran alone for 40 s at the end.
+ */
+const LONGEST_FIRST = ["bench-smoke", "first-hour", "inspector", "conformance", "client", "ops", "hub", "read-back"];
+
+class LongestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const rank = (f: TestSpecification) => {
+      const i = LONGEST_FIRST.findIndex((name) => f.moduleId.endsWith(`/test/e2e/${name}.e2e.test.ts`));
+      return i < 0 ? LONGEST_FIRST.length : i;
+    };
+    // Stable: every other file keeps Vitest's order.
+    return (await super.sort(files)).sort((a, b) => rank(a) - rank(b));
+  }
 }
 
 export default defineConfig({
@@ -32,6 +64,7 @@ export default defineConfig({
     // and a project limited to one file at a time runs after all the others, in sequence: the whole
     // suite ran one file after another. An e2e file mostly waits on its servers and sockets.
     maxWorkers: 2,
+    sequence: { sequencer: LongestFirst },
     projects: [
       workers("workers", ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"], ["test/integration/limits/**"], {}),
       workers("limits", ["test/integration/limits/**/*.test.ts"], [], {
@@ -42,12 +75,18 @@ export default defineConfig({
       }),
       // End to end. These files run beside each other and beside the workers tier: each starts its
       // own servers on free ports with their own state directories.
-      e2e("e2e", ["test/e2e/**/*.test.ts"], E2E_ALONE, true),
-      // These load the machine on purpose (200 topics × 5 subscribers; stalled sockets read by RSS):
-      // one file at a time, which Vitest runs after every other file, alone. Under a parallel run on
-      // a loaded 2-core machine the load run's requests hit their 10 s timeouts.
-      // Run them with `--project e2e-load` (or both with `--project 'e2e*'`).
-      e2e("e2e-load", E2E_ALONE, [], false),
+      e2e("e2e", ["test/e2e/**/*.test.ts"], [...E2E_LOAD, ...E2E_ALONE, ...E2E_SHARED], true),
+      // The files on the shared default hub, which this project's globalSetup starts (only when one
+      // of them runs) and stops. Beside the others, like them.
+      e2e("e2e-shared", E2E_SHARED, [], true, ["./test/helpers/node/shared-hub-setup.ts"]),
+      // The load run (200 topics × 5 subscribers) loads the machine on purpose. Beside the e2e files
+      // (each starts wrangler dev: both cores busy for seconds) its requests hit their 10 s timeouts;
+      // so it runs after them (groupOrder 1), beside the workers tier only: one workerd and Vitest's
+      // own process, where the load run leaves most of a core idle while it waits on its hub.
+      e2e("e2e-load", E2E_LOAD, [], true, [], 1),
+      // Stalled sockets read by RSS, with a 5 s ack timeout: one file at a time, which Vitest runs
+      // after every other file, alone. Run these with `--project 'e2e*'`.
+      e2e("e2e-alone", E2E_ALONE, [], false),
     ],
   },
 });

@@ -12,22 +12,20 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ALL_CHECKS } from "../../src/conformance/checks/index.ts";
 import { docsBlock, renderCheckList } from "../../src/conformance/report.ts";
 import { type Report, SECTIONS } from "../../src/conformance/types.ts";
-import { HubServer, removeDir, ROOT, tempStateDir } from "../helpers/server";
+import { removeDir, ROOT, tempStateDir } from "../helpers/server";
+import { type SharedHub, sharedHub } from "../helpers/node/shared-hub";
 import { progressLines, runCli } from "./support/conformance-cli.ts";
 
-let dir: string;
 let reportDir: string;
-let server: HubServer | undefined;
+// The shared default hub (e2e-shared project): the kit makes its own topics.
+let server: SharedHub | undefined;
 
 beforeAll(async () => {
-  dir = await tempStateDir("fhircast-conformance");
   reportDir = await tempStateDir("fhircast-conformance-report");
-  server = await HubServer.start({ persistTo: dir });
+  server = await sharedHub();
 });
 
 afterAll(async () => {
-  await server?.stop();
-  if (dir) await removeDir(dir);
   if (reportDir) await removeDir(reportDir);
 });
 

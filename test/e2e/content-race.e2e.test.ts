@@ -3,23 +3,21 @@
 // exactly one SHALL be accepted (202), every other one refused with 409, and the content holds only
 // the winner's change, once.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { currentContext, devToken, event, HubServer, patient, publish, removeDir, subscribe, tempStateDir, uniqueTopic, WsClient } from "../helpers/server";
+import { currentContext, devToken, event, patient, publish, subscribe, uniqueTopic, WsClient } from "../helpers/server";
+import { type SharedHub, sharedHub } from "../helpers/node/shared-hub";
 
 const CONCURRENT_UPDATES = 60;
 
-let dir: string;
-let server: HubServer | undefined;
+// The shared default hub (e2e-shared project), on this file's own topic.
+let server: SharedHub | undefined;
 let listener: WsClient | undefined;
 
 beforeAll(async () => {
-  dir = await tempStateDir();
-  server = await HubServer.start({ persistTo: dir });
+  server = await sharedHub();
 });
 
-afterAll(async () => {
+afterAll(() => {
   listener?.close();
-  await server?.stop();
-  if (dir) await removeDir(dir);
 });
 
 function update(topic: string, reportId: string, versionId: string, observationId: string) {

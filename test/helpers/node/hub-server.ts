@@ -192,7 +192,11 @@ export class HubServer {
 
   private async finish(): Promise<void> {
     const gone = await this.waitGroupGone(10_000);
-    await Promise.race([this.exited, sleep(10_000)]);
+    // The bound's timer is cleared: a pending one kept the process that stopped the server (Vitest's
+    // own, for the shared hub) alive for 10 s.
+    let bound: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.exited, new Promise((r) => (bound = setTimeout(r, 10_000)))]);
+    clearTimeout(bound);
     running.delete(this);
     if (!gone) throw new Error(`process group ${this.child.pid} still alive after SIGKILL`);
   }

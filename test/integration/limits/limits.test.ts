@@ -2,11 +2,12 @@
 // runtime with MAX_SUBSCRIPTIONS_PER_TOPIC=3, MAX_INSPECTORS_PER_TOPIC=2 and a RATE_LIMITER binding of 5 requests per 60 s per key
 // (`subscribe:<client>`, `publish:<client>`). Every test uses its own client_id so that rate-limit
 // buckets never collide, and its own topics.
-import { describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import {
   connect, currentContext, expectOutcome, expectText, form, hubFetch, mintToken, patientOpen, publishInit, subscribeForm, topicSql,
   uniqueTopic,
 } from "../../helpers/hub";
+import { waitUntil } from "../../helpers/until";
 
 const MAX_BODY_BYTES = 1048576;
 const MAX_FRAME_BYTES = 16384;
@@ -118,6 +119,12 @@ describe("MAX_INSPECTORS_PER_TOPIC (2 here)", () => {
 });
 
 describe("per-client rate limits (RATE_LIMITER: 5 per 60 s per key)", () => {
+  // miniflare's rate limiter counts in fixed windows aligned to the clock (floor(now / 60 s)): a
+  // window that turned between a test's first and 6th request restarted the count, and the 6th
+  // passed. Each test starts its requests with at least 10 s of a window left (waiting for the next
+  // window otherwise, at most 10 s; timers advance workerd's clock).
+  beforeEach(() => waitUntil(() => Date.now() % 60_000 < 50_000, 11_000, "a rate-limit window with 10 s left", 250), 15_000);
+
   it("the 6th publish from one client: 429 OperationOutcome with Retry-After; not distributed; another client is not limited", async () => {
     const topic = uniqueTopic("rate");
     const watcher = await newClient("rate-watch");
