@@ -34,7 +34,7 @@ const E2E_ALONE = ["stalled-memory"].map((f) => `test/e2e/${f}.e2e.test.ts`);
  * The e2e files that use the one shared default hub (test/helpers/node/shared-hub.ts) instead of
  * starting their own: to opt in, list the file here and call sharedHub() in it.
  */
-const E2E_SHARED = ["content-race", "conformance"].map((f) => `test/e2e/${f}.e2e.test.ts`);
+const E2E_SHARED = ["content-race", "conformance", "packages"].map((f) => `test/e2e/${f}.e2e.test.ts`);
 
 function e2e(name: string, include: string[], exclude: string[], fileParallelism: boolean, globalSetup: string[] = [], groupOrder = 0) {
   return { test: { name, include, exclude, environment: "node", testTimeout: 60_000, hookTimeout: 60_000, fileParallelism, globalSetup, sequence: { groupOrder } } };

@@ -12,7 +12,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ALL_CHECKS } from "../../src/conformance/checks/index.ts";
 import type { Report } from "../../src/conformance/types.ts";
-import { HubServer, removeDir, ROOT, tempStateDir } from "../helpers/server";
+import { removeDir, ROOT, tempStateDir } from "../helpers/server";
+import { type SharedHub, sharedHub } from "../helpers/node/shared-hub";
 
 /** Must equal CLIENT_BUDGET_BYTES in src/packages/build.mjs (the build fails above it too). */
 const CLIENT_BUDGET_BYTES = 40 * 1024;
@@ -66,16 +67,15 @@ async function projectWith(label: string, ...tarballs: string[]): Promise<string
 }
 
 let out: string;
-let stateDir: string;
-let server: HubServer | undefined;
+// The shared default hub (e2e-shared project): the scripts make their own topics.
+let server: SharedHub | undefined;
 let buildLog = "";
 const tarballs: Record<"client" | "conformance" | "ws", string> = { client: "", conformance: "", ws: "" };
 const projects: string[] = [];
 
 beforeAll(async () => {
   out = await tempStateDir("fhircast-packages");
-  stateDir = await tempStateDir("fhircast-packages-hub");
-  const hub = HubServer.start({ persistTo: stateDir });
+  const hub = sharedHub();
   hub.catch(() => undefined); // awaited below, after the build
   const built = await run(process.execPath, [join(ROOT, "src/packages/build.mjs"), "all", "--out", out], { cwd: ROOT, timeoutMs: 90_000 });
   buildLog = built.stdout + built.stderr;
@@ -92,8 +92,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await server?.stop();
-  for (const d of [out, stateDir, ...projects]) if (d) await removeDir(d);
+  for (const d of [out, ...projects]) if (d) await removeDir(d);
 });
 
 describe("the client package", () => {
