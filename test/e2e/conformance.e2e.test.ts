@@ -5,9 +5,9 @@
 // kit bundled into one file for Node 20 (no global WebSocket: it uses ws) passes too.
 // The CLI's own behaviour (a hub that dies, --skip, --out) is tested on a fake hub:
 // test/e2e/conformance-kit.e2e.test.ts.
+import { spawnSync } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ALL_CHECKS } from "../../src/conformance/checks/index.ts";
 import { docsBlock, renderCheckList } from "../../src/conformance/report.ts";
@@ -67,21 +67,12 @@ describe("the conformance kit against our hub", () => {
     expect(lines.find((l) => l.section === "discovery")!.at).toBeLessThan(elapsed - 5_000);
   });
 
-  it("bundled into one file for Node 20 (esbuild), it runs without a global WebSocket, on ws", { timeout: 60_000 }, async () => {
+  it("bundled into one file for Node 20 (the package's build), it runs without a global WebSocket, on ws", { timeout: 60_000 }, async () => {
     const hub = server!;
-    const outfile = join(reportDir, "bundle", "cli.mjs");
-    // The build the package will ship: everything bundled; ws's CommonJS require()s of Node built-ins
-    // need a real require in an ES module (esbuild's shim throws "Dynamic require of events").
-    await build({
-      entryPoints: [join(ROOT, "src/conformance/cli.ts")],
-      bundle: true,
-      platform: "node",
-      target: "node20",
-      format: "esm",
-      outfile,
-      banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
-      logLevel: "warning",
-    });
+    // The file the package ships (src/packages/build.mjs): everything bundled, ws included.
+    const built = spawnSync(process.execPath, [join(ROOT, "src/packages/build.mjs"), "conformance", "--out", join(reportDir, "bundle")], { cwd: ROOT, encoding: "utf8", timeout: 50_000 });
+    expect(built.status, `${built.stdout}${built.stderr}`).toBe(0);
+    const outfile = join(reportDir, "bundle", "conformance", "cli.js");
     // Checks that subscribe, receive text frames (acknowledged), and see the hub close a socket.
     const ids = ["subscribing.confirmation", "replay.current-context", "publish.broadcast-with-request-id", "notification.json-text-frames", "unsubscribe.socket-closed"];
     const out = join(reportDir, "bundle-report");
