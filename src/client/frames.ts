@@ -1,6 +1,6 @@
 // Parsing of what the hub sends on the WebSocket (fhircast.hl7.org/STU3/2-4-Subscribing.html, fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html): subscription
 // confirmation, denial, and event notifications, into typed values. Never throws.
-import type { Confirmation, Denial, Notification } from "../fhircast/wire";
+import { type Confirmation, type Denial, isObject, type Notification } from "../fhircast/wire";
 
 export type Frame =
   | { kind: "confirmation"; confirmation: Confirmation }
@@ -9,8 +9,6 @@ export type Frame =
   /** The hub's keep-alive answer to a "ping" text frame. */
   | { kind: "pong" }
   | { kind: "unknown"; raw: string; problem: string };
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** A frame's text: strings as they are, binary frames decoded as UTF-8. */
 export function frameText(data: unknown): string | undefined {

@@ -3,8 +3,7 @@
 // resource. One place for this parsing: the hub's publish validation (strict: it refuses what it
 // cannot pair) and the client's version tracking (lenient: it reads whatever arrived). Pure module.
 import type { EventSpec } from "./catalog";
-import type { ContextEntry } from "./wire";
-import { fail, ok, type Result } from "./wire";
+import { type ContextEntry, fail, isObject, ok, type Result } from "./wire";
 
 /** A FHIR id, as the hub accepts it in references and resource URLs. */
 export const ID_PATTERN = "[A-Za-z0-9\\-.]{1,64}";
@@ -12,9 +11,6 @@ export const ID_PATTERN = "[A-Za-z0-9\\-.]{1,64}";
 export const TYPE_PATTERN = "[A-Z][A-Za-z]{1,63}";
 
 const KEY_AT_END = new RegExp(`(?:^|/)(${TYPE_PATTERN})/(${ID_PATTERN})(?:/_history/[^/]+)?$`);
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** `Type/id`, `Type/id/_history/v` or an absolute URL ending so; returns the id or undefined. */
 export function referenceId(reference: unknown, type: string): string | undefined {

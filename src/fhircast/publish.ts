@@ -6,7 +6,7 @@ import { requiredAnchor, referenceId } from "./anchors";
 import { EXTENSION_KEY, type EventCatalog, type EventRole, type EventSpec } from "./catalog";
 import { parseTopic } from "./topic-name";
 import { type ContentOp, parseUpdateBundle } from "./update-bundle";
-import { type ContextEntry, type EventBody, type Failure, fail, type Notification, ok, type Result } from "./wire";
+import { type ContextEntry, type EventBody, type Failure, fail, isObject, type Notification, ok, type Result } from "./wire";
 
 /** A publish that passed every stateless check; the topic object does what needs state. */
 export interface PublishRequest {
@@ -22,9 +22,6 @@ export interface PublishRequest {
   /** An update's Bundle as operations, applied all or nothing by the topic object. */
   ops?: ContentOp[];
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 
 function checkReference(value: unknown, spec: { resourceType: string }, where: string): string | undefined {
   if (!isObject(value)) return `${where}.reference must be a FHIR Reference object`;

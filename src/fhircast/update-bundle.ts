@@ -2,7 +2,7 @@
 // fhircast-content-update-bundle) into a list of operations. Stateless checks only: the topic object
 // does the version compare and the checks against the open context. Pure module.
 import { ID_PATTERN, resourceKeyFromUrl, TYPE_PATTERN } from "./anchors";
-import { fail, ok, type Result } from "./wire";
+import { fail, isObject, ok, type Result } from "./wire";
 
 /** Most entries one update may carry; the spec recommends "dozens" and 413 beyond the hub's limit. */
 export const MAX_UPDATE_ENTRIES = 200;
@@ -10,9 +10,6 @@ export const MAX_UPDATE_ENTRIES = 200;
 export type ContentOp =
   | { method: "PUT"; key: string; fullUrl?: string; resource: Record<string, unknown> }
   | { method: "DELETE"; key: string };
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 
 const RESOURCE_KEY = new RegExp(`^${TYPE_PATTERN}/${ID_PATTERN}$`);
 

@@ -82,6 +82,10 @@ export type Failure = { ok: false; status: number; code: string; detail: string;
 export type Result<T> = { ok: true; value: T } | Failure;
 
 export const ok = <T>(value: T): Result<T> => ({ ok: true, value });
+
+/** Whether a parsed JSON value is an object (not null, not an array): what every check of untrusted JSON starts with. */
+export const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
 export const fail = (status: number, code: string, detail: string): Failure => ({
   ok: false,
   status,
