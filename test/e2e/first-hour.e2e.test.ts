@@ -10,19 +10,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { devToken, event, freePort, http, patient, publish, removeDir, ROOT, subscribe, tempStateDir, uniqueTopic, WorkerdServer, WsClient } from "../helpers/server";
+import { HAS_SYSTEM_NPM, SYSTEM_NODE_VERSION, systemEnv as shellEnv } from "../helpers/node/system";
 import { until } from "./support/reliability";
-
-/** The PATH of a user who has run `npm install` and nothing else: no node_modules/.bin. */
-const SYSTEM_PATH = (process.env.PATH ?? "").split(":").filter((p) => p !== "" && !p.includes("node_modules")).join(":");
-const systemNode = spawnSync("node", ["--version"], { env: { PATH: SYSTEM_PATH }, encoding: "utf8" });
-const hasSystemNpm = spawnSync("npm", ["--version"], { env: { PATH: SYSTEM_PATH }, encoding: "utf8" }).status === 0;
-
-/** The environment of a shell: the system PATH, HOME, no hub setting from the test run. */
-function shellEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = { PATH: SYSTEM_PATH, NO_COLOR: "1", FORCE_COLOR: "0" };
-  for (const k of ["HOME", "TMPDIR", "LANG", "USER"]) if (process.env[k] !== undefined) env[k] = process.env[k]!;
-  return { ...env, ...extra };
-}
 
 /** A pasted command: `bash -c <text>` in the project folder, in its own process group. */
 class Shell {
@@ -90,7 +79,7 @@ function localStateDir(): string {
   return dir.slice(ROOT.length + 1);
 }
 
-describe.skipIf(!hasSystemNpm)(`README.md and docs/operations.md commands, pasted, with the system Node (${systemNode.stdout.trim()}) on the PATH`, () => {
+describe.skipIf(!HAS_SYSTEM_NPM)(`README.md and docs/operations.md commands, pasted, with the system Node (${SYSTEM_NODE_VERSION}) on the PATH`, () => {
   it("every command that runs node goes through npm or npx, which run the project's Node (≥ 22); npm run conformance works", () => {
     for (const file of ["README.md", "docs/operations.md", "docs/client.md", "docs/conformance.md"]) {
       for (const block of shBlocks(file)) {

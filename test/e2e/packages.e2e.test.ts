@@ -5,7 +5,6 @@
 //       getContext → close against a running hub; its types check with tsc as an app's would;
 //   (b) `npx fhircast-conformance` runs against the same hub, on the system's Node (20 on the test
 //       machine) when there is one, and passes.
-import { spawn, spawnSync } from "node:child_process";
 import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,48 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ALL_CHECKS } from "../../src/conformance/checks/index.ts";
 import type { Report } from "../../src/conformance/types.ts";
 import { removeDir, ROOT, tempStateDir } from "../helpers/server";
+import { runCommand as run } from "../helpers/node/command";
 import { type SharedHub, sharedHub } from "../helpers/node/shared-hub";
+import { HAS_SYSTEM_NPM, SYSTEM_NODE_MAJOR, SYSTEM_NODE_VERSION, systemEnv as userEnv } from "../helpers/node/system";
 
 /** Must equal CLIENT_BUDGET_BYTES in src/packages/build.mjs (the build fails above it too). */
 const CLIENT_BUDGET_BYTES = 40 * 1024;
-
-/** The PATH of a user who has run `npm install` and nothing else: no node_modules/.bin. */
-const SYSTEM_PATH = (process.env.PATH ?? "").split(":").filter((p) => p !== "" && !p.includes("node_modules")).join(":");
-const systemNode = spawnSync("node", ["--version"], { env: { PATH: SYSTEM_PATH }, encoding: "utf8" });
-const hasSystemNpm = spawnSync("npm", ["--version"], { env: { PATH: SYSTEM_PATH }, encoding: "utf8" }).status === 0;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command, bounded; never rejects for a non-zero exit (the caller asserts the code). */
-function run(cmd: string, args: string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs: number }): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`${cmd} ${args.join(" ")} did not finish within ${opts.timeoutMs} ms\n${stdout}\n${stderr}`));
-    }, opts.timeoutMs);
-    child.once("error", reject);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/** A user's environment: the system PATH (npm, node), HOME, nothing of this repository. */
-function userEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = { PATH: SYSTEM_PATH, NO_COLOR: "1", npm_config_update_notifier: "false", ...extra };
-  for (const k of ["HOME", "TMPDIR", "LANG"]) if (process.env[k]) env[k] = process.env[k]!;
-  return env;
-}
 
 /** A fresh project in the temp directory with `tarball` installed the way a user installs a package. */
 async function projectWith(label: string, ...tarballs: string[]): Promise<string> {
@@ -103,7 +66,7 @@ describe("the client package", () => {
     expect(buildLog).toMatch(/fhircast-client\.js \d+\.\d KB minified, \d+\.\d KB gzipped \(budget 40 KB minified\)/);
   });
 
-  it.skipIf(!hasSystemNpm)("installs from its tarball into a fresh project; a script there subscribes, gets an event, publishes, reads the context and closes (on Node 20 with ws)", async () => {
+  it.skipIf(!HAS_SYSTEM_NPM)("installs from its tarball into a fresh project; a script there subscribes, gets an event, publishes, reads the context and closes (on Node 20 with ws)", async () => {
     const hub = server!;
     const dir = await projectWith("client-app", tarballs.client, tarballs.ws);
     projects.push(dir);
@@ -142,9 +105,8 @@ const closed = await client.close();
 console.log(JSON.stringify({ node: process.versions.node, ws: webSocket !== undefined, confirmed: confirmation["hub.mode"], ehrStatus: sent.status, event: { name: event.name, anchor: event.anchor }, published: published.id, context, closed }));
 `,
     );
-    const major = Number(/^v(\d+)/.exec(systemNode.stdout)?.[1] ?? 0);
     // The project's Node (global WebSocket), and the system's when it is older than 22 (ws).
-    const nodes = [process.execPath, ...(major > 0 && major < 22 ? ["node"] : [])];
+    const nodes = [process.execPath, ...(SYSTEM_NODE_MAJOR > 0 && SYSTEM_NODE_MAJOR < 22 ? ["node"] : [])];
     for (const node of nodes) {
       const app = await run(node, ["app.mjs", hub.origin], { cwd: dir, env: userEnv(), timeoutMs: 30_000 });
       expect(app.code, `${node}: ${app.stdout}\n${app.stderr.slice(-2000)}`).toBe(0);
@@ -179,14 +141,14 @@ void client.publish(42);
     expect(tsc.code, `tsc on the package's types\n${tsc.stdout}\n${tsc.stderr}`).toBe(0);
 
     // On a Node without a global WebSocket (20), a client without the option says which to pass.
-    if (major > 0 && major < 22) {
+    if (SYSTEM_NODE_MAJOR > 0 && SYSTEM_NODE_MAJOR < 22) {
       const old = await run("node", ["-e", `import("@fhircast-edge/client").then((m) => { try { new m.FhircastClient({ hubUrl: "http://127.0.0.1:1/api/hub", topic: "t", events: ["Patient-open"] }); console.log("constructed"); } catch (e) { console.log(e.name + ": " + e.message); } })`], { cwd: dir, env: userEnv(), timeoutMs: 20_000 });
       expect(old.stdout).toMatch(/^TypeError: .*webSocket/);
     }
   });
 });
 
-describe.skipIf(!hasSystemNpm)(`the conformance kit package, run with npx on the system's Node (${systemNode.stdout.trim() || "none"})`, () => {
+describe.skipIf(!HAS_SYSTEM_NPM)(`the conformance kit package, run with npx on the system's Node (${SYSTEM_NODE_VERSION || "none"})`, () => {
   it("installs from its tarball into a fresh project; npx fhircast-conformance passes against our hub and writes its reports to --out", async () => {
     const hub = server!;
     const dir = await projectWith("kit-user", tarballs.conformance);

@@ -1,19 +1,11 @@
 // Runs the conformance kit's command line as a child process, as an integrator does: the TypeScript
 // source with the Node that runs the tests (24: type stripping), or a bundled file. Collects stdout,
 // stderr (with when each stderr line arrived) and the exit code; bounded by a timeout.
-import { spawn } from "node:child_process";
 import { join } from "node:path";
+import { type CommandRun, runCommand } from "../../helpers/node/command.ts";
 import { ROOT } from "../../helpers/server";
 
-export interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  /** Each stderr line, with the ms since the start at which it arrived. */
-  stderrLines: { line: string; at: number }[];
-  /** ms from the start to the exit. */
-  elapsedMs: number;
-}
+export type CliRun = CommandRun;
 
 export interface CliOptions {
   timeoutMs: number;
@@ -25,35 +17,10 @@ export interface CliOptions {
 }
 
 export function runCli(args: string[], opts: CliOptions): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.script ?? join(ROOT, "src/conformance/cli.ts"), ...args], {
-      cwd: opts.cwd ?? ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, NO_COLOR: "1" },
-    });
-    let stdout = "";
-    let stderr = "";
-    let partial = "";
-    const stderrLines: { line: string; at: number }[] = [];
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
-    child.stderr.on("data", (d: Buffer) => {
-      const text = d.toString("utf8");
-      stderr += text;
-      const lines = (partial + text).split("\n");
-      partial = lines.pop()!;
-      for (const line of lines) stderrLines.push({ line, at: Date.now() - started });
-    });
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`the conformance CLI did not finish within ${opts.timeoutMs} ms\n${stdout}\n${stderr}`));
-    }, opts.timeoutMs);
-    child.once("error", reject);
-    child.once("close", (code) => {
-      clearTimeout(timer);
-      if (partial) stderrLines.push({ line: partial, at: Date.now() - started });
-      resolve({ code, stdout, stderr, stderrLines, elapsedMs: Date.now() - started });
-    });
+  return runCommand(process.execPath, [...(opts.nodeArgs ?? []), opts.script ?? join(ROOT, "src/conformance/cli.ts"), ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, NO_COLOR: "1" },
+    timeoutMs: opts.timeoutMs,
   });
 }
 
