@@ -1,9 +1,17 @@
 // Test projects: tests that run inside workerd through the Workers vitest plugin (unit, integration,
 // and "limits", the same runtime with low limits so they can be reached), and end-to-end tests that
-// run in Node against the real local server (wrangler dev).
+// run in Node against the hub as a separate server: wrangler dev as `npm start` runs it, or plain
+// workerd with the same bundle and settings (test/helpers/node/workerd-hub.ts).
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { BaseSequencer, type TestSpecification } from "vitest/node";
+
+/**
+ * Files at a time after the e2e files (groupOrder 1: the workers tier and the e2e-load files), one
+ * more than before them: the workers tier's tests mostly wait on timers (leases, acks, alarms), and
+ * beside the load run they left a third of the CPU idle with three (group 1: 64 s → 56 s).
+ */
+const GROUP_1_WORKERS = 4;
 
 function workers(name: string, include: string[], exclude: string[], bindings: Record<string, string>, extra: object = {}) {
   return {
@@ -21,14 +29,12 @@ function workers(name: string, include: string[], exclude: string[], bindings: R
     // alone). Nothing carries over that a file relies on: every test uses its own topics, clients and
     // tokens (uniqueTopic, per-test client ids); the files pass in any order (--sequence.shuffle.files).
     // groupOrder 1: after the e2e files, beside the load run (see e2e-load).
-    test: { name, include, exclude, testTimeout: 20_000, globalSetup: ["./test/helpers/jwks-server.ts"], isolate: false, sequence: { groupOrder: 1 } },
+    test: { name, include, exclude, testTimeout: 20_000, globalSetup: ["./test/helpers/jwks-server.ts"], isolate: false, maxWorkers: GROUP_1_WORKERS, sequence: { groupOrder: 1 } },
   };
 }
 
-/** The e2e file that loads the machine on purpose (see the e2e-load project). */
-const E2E_LOAD = ["reliability"].map((f) => `test/e2e/${f}.e2e.test.ts`);
-/** The e2e files that must run alone (see the e2e-alone project). */
-const E2E_ALONE = ["stalled-memory"].map((f) => `test/e2e/${f}.e2e.test.ts`);
+/** The e2e files that run after the others, beside the workers tier (see the e2e-load project). */
+const E2E_LOAD = ["reliability", "stalled-memory"].map((f) => `test/e2e/${f}.e2e.test.ts`);
 
 /**
  * The e2e files that use the one shared default hub (test/helpers/node/shared-hub.ts) instead of
@@ -36,16 +42,21 @@ const E2E_ALONE = ["stalled-memory"].map((f) => `test/e2e/${f}.e2e.test.ts`);
  */
 const E2E_SHARED = ["content-race", "conformance", "packages"].map((f) => `test/e2e/${f}.e2e.test.ts`);
 
-function e2e(name: string, include: string[], exclude: string[], fileParallelism: boolean, globalSetup: string[] = [], groupOrder = 0) {
-  return { test: { name, include, exclude, environment: "node", testTimeout: 60_000, hookTimeout: 60_000, fileParallelism, globalSetup, sequence: { groupOrder } } };
+/** Every e2e project may start the hub on plain workerd (test/helpers/node/workerd-hub.ts), built once per run. */
+const WORKERD_HUB = "./test/helpers/node/workerd-hub-setup.ts";
+
+function e2e(name: string, include: string[], exclude: string[], globalSetup: string[] = [], groupOrder = 0) {
+  const maxWorkers = groupOrder === 1 ? GROUP_1_WORKERS : undefined;
+  return { test: { name, include, exclude, environment: "node", testTimeout: 60_000, hookTimeout: 60_000, globalSetup: [WORKERD_HUB, ...globalSetup], maxWorkers, sequence: { groupOrder } } };
 }
 
 /**
  * The longest e2e files (~15–45 s each, measured), started first in this order. Vitest starts a
  * group's files project by project, and, without the timings of an earlier run (a fresh clone in CI),
  * largest file first: the benchmark's small file started last and ran alone for 40 s at the end.
+ * The last two lead group 1 (the order is kept within each group): the load run is its longest file.
  */
-const LONGEST_FIRST = ["bench-smoke", "first-hour", "inspector", "packages", "conformance", "hub", "client", "ops", "read-back", "selfhost"];
+const LONGEST_FIRST = ["bench-smoke", "first-hour", "inspector", "packages", "conformance", "hub", "client", "ops", "read-back", "selfhost", "reliability", "stalled-memory"];
 
 class LongestFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
@@ -60,7 +71,7 @@ class LongestFirst extends BaseSequencer {
 
 export default defineConfig({
   test: {
-    // Three files at a time, of any project, on this 2-core machine. Vitest's default is one
+    // Three files at a time, of any project, on this 2-core machine (four in group 1, above). Vitest's default is one
     // (cores - 1), which ran the whole suite one file after another. With two, the CPU still idled
     // while e2e files waited on their servers and sockets; with three it is busy throughout the e2e
     // files (npm test 292 s → 251 s on a quiet machine, docs/decisions.md "Test run time").
@@ -74,20 +85,18 @@ export default defineConfig({
       }, {
         ratelimits: { RATE_LIMITER: { namespace_id: "1001", simple: { limit: 5, period: 60 } } },
       }),
-      // End to end. These files run beside each other and beside the workers tier: each starts its
-      // own servers on free ports with their own state directories.
-      e2e("e2e", ["test/e2e/**/*.test.ts"], [...E2E_LOAD, ...E2E_ALONE, ...E2E_SHARED], true),
+      // End to end. These files run beside each other: each starts its own servers on free ports
+      // with their own state directories.
+      e2e("e2e", ["test/e2e/**/*.test.ts"], [...E2E_LOAD, ...E2E_SHARED]),
       // The files on the shared default hub, which this project's globalSetup starts (only when one
       // of them runs) and stops. Beside the others, like them.
-      e2e("e2e-shared", E2E_SHARED, [], true, ["./test/helpers/node/shared-hub-setup.ts"]),
-      // The load run (200 topics × 5 subscribers) loads the machine on purpose. Beside the e2e files
-      // (each starts wrangler dev: both cores busy for seconds) its requests hit their 10 s timeouts;
-      // so it runs after them (groupOrder 1), beside the workers tier only: one workerd and Vitest's
-      // own process, where the load run leaves most of a core idle while it waits on its hub.
-      e2e("e2e-load", E2E_LOAD, [], true, [], 1),
-      // Stalled sockets read by RSS, with a 5 s ack timeout: one file at a time, which Vitest runs
-      // after every other file, alone. Run these with `--project 'e2e*'`.
-      e2e("e2e-alone", E2E_ALONE, [], false),
+      e2e("e2e-shared", E2E_SHARED, [], ["./test/helpers/node/shared-hub-setup.ts"]),
+      // The load run (200 topics × 5 subscribers) loads the machine on purpose, and stalled-memory
+      // reads RSS with a 5 s ack timeout. Beside the e2e files (most start wrangler dev: both cores
+      // busy for seconds) the load run's requests hit their 10 s timeouts; so both run after them
+      // (groupOrder 1), beside the workers tier only, whose tests mostly wait on timers and leave
+      // CPU idle.
+      e2e("e2e-load", E2E_LOAD, [], [], 1),
     ],
   },
 });

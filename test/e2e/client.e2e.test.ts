@@ -1,5 +1,5 @@
-// End to end: the subscriber client (src/client) against the real local server (wrangler dev, as
-// `npm start` runs it): subscribe and receive with automatic acknowledgements, refusal (409 → the hub's
+// End to end: the subscriber client (src/client) against the hub on plain workerd (test/helpers/node/workerd-hub.ts: the bundle `wrangler deploy` uploads, `npm start`'s settings):
+// subscribe and receive with automatic acknowledgements, refusal (409 → the hub's
 // SyncError) and 202 + the app's own SyncError, publish with local validation, content sharing with a
 // version conflict and recovery, close (unsubscribe + 1000), the browser bundle, and, last, a server
 // restart the client recovers from by itself (re-subscribe, replay, reported gap). Every wait has a timeout.
@@ -10,22 +10,23 @@ import { pathToFileURL } from "node:url";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ClientEventMap, EventValidationError, FhircastClient, type FhircastClientOptions, type SocketLike } from "../../src/client";
-import { devToken, HubServer, patient, removeDir, ROOT, tempStateDir, uniqueTopic, WsClient } from "../helpers/server";
+import { devToken, patient, removeDir, ROOT, tempStateDir, uniqueTopic, type WorkerdServer, WsClient } from "../helpers/server";
+import { startWorkerdHub } from "../helpers/node/workerd-hub.ts";
 import { waitUntil } from "../helpers/until";
 
 let dir: string;
-let server: HubServer | undefined;
+let server: WorkerdServer | undefined;
 const clients: FhircastClient[] = [];
 const sockets: WsClient[] = [];
 
-function hub(): HubServer {
+function hub(): WorkerdServer {
   if (!server) throw new Error("server is not running");
   return server;
 }
 
 beforeAll(async () => {
   dir = await tempStateDir("fhircast-client-e2e");
-  server = await HubServer.start({ persistTo: dir });
+  server = await startWorkerdHub({ persistTo: dir });
 });
 
 afterAll(async () => {
@@ -138,7 +139,7 @@ async function make(topic: string, events: string[], opts: Partial<FhircastClien
 const report = (id: string, patientId: string) => ({ resourceType: "DiagnosticReport", id, status: "unknown", subject: { reference: `Patient/${patientId}` } });
 const observation = (id: string, text: string) => ({ resourceType: "Observation", id, status: "preliminary", code: { text } });
 
-describe("FhircastClient against the real local server", () => {
+describe("FhircastClient against the hub on workerd", () => {
   it("discovers, subscribes, receives typed events and acknowledges each with 200", async () => {
     const topic = uniqueTopic("client-recv");
     const viewer = await make(topic, ["Patient-open", "Patient-close"], { subscriberName: "Viewer" });
@@ -369,7 +370,7 @@ describe("FhircastClient against the real local server", () => {
     const attemptsWhileDown = app.rec.all("reconnect").map((r) => r.payload.delayMs);
     expect(Math.max(...attemptsWhileDown)).toBeLessThanOrEqual(1500); // bounded backoff
 
-    server = await HubServer.start({ persistTo: dir, port });
+    server = await startWorkerdHub({ persistTo: dir, port });
     const back = await app.rec.waitFor("reconnected", () => true, 30_000);
     expect(back.payload.downMs).toBeGreaterThan(0);
     expect(back.payload.downMs).toBeLessThanOrEqual(Date.now() - down.at);

@@ -1,5 +1,5 @@
 // Crash in the middle of a stream (issue 11): several topics publish a stream of opens, content
-// updates (with versions), refused updates and closes against the real local server, which is killed
+// updates (with versions), refused updates and closes against the hub on plain workerd (test/helpers/node/workerd-hub.ts: the bundle `wrangler deploy` uploads, `npm start`'s settings), which is killed
 // with SIGKILL while requests are in flight. After a restart on the same state directory:
 //  - every event that got a 202 is in the topic's state (open contexts, current context, content,
 //    versions, event log), exactly as a model that applies the 202'd events in order predicts;
@@ -7,7 +7,8 @@
 //  - a request whose answer was lost in the crash is either wholly applied or not at all;
 //  - a re-subscriber gets the replay of the surviving context, and versions still gate updates.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { currentContext, event, HubServer, patient, publish, removeDir, subscribe, tempStateDir, uniqueTopic, WsClient } from "../helpers/server";
+import { currentContext, event, patient, publish, removeDir, subscribe, tempStateDir, uniqueTopic, type WorkerdServer, WsClient } from "../helpers/server";
+import { startWorkerdHub } from "../helpers/node/workerd-hub.ts";
 import { inspect, type InspectView } from "./support/reliability";
 
 const TOPICS = 4;
@@ -15,12 +16,12 @@ const TOPICS = 4;
 const KILL_AFTER_ACCEPTED = 48;
 
 let dir: string;
-let server: HubServer | undefined;
+let server: WorkerdServer | undefined;
 const clients: WsClient[] = [];
 
 beforeAll(async () => {
   dir = await tempStateDir("fhircast-crash");
-  server = await HubServer.start({ persistTo: dir, vars: { AUTH_MODE: "open" } });
+  server = await startWorkerdHub({ persistTo: dir, vars: { AUTH_MODE: "open" } });
 });
 
 afterAll(async () => {
@@ -229,7 +230,7 @@ describe("SIGKILL in the middle of a stream of publishes", () => {
         `${refused.length} refused; ${lost.length} answers lost in the crash`,
     );
 
-    server = await HubServer.start({ persistTo: dir, port, vars: { AUTH_MODE: "open" } });
+    server = await startWorkerdHub({ persistTo: dir, port, vars: { AUTH_MODE: "open" } });
     const hub = server;
 
     for (const s of streams) {

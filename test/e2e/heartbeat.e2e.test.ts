@@ -3,14 +3,15 @@
 // every HEARTBEAT_SECONDS only to subscriptions that list it in hub.events: STU3 forbids sending a
 // subscriber events it did not subscribe to (https://fhircast.hl7.org/STU3/2-5-ReceiveEventNotification.html).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HubServer, publish, removeDir, subscribe, tempStateDir, uniqueTopic, WsClient } from "../helpers/server";
+import { publish, removeDir, subscribe, tempStateDir, uniqueTopic, type WorkerdServer, WsClient } from "../helpers/server";
+import { startWorkerdHub } from "../helpers/node/workerd-hub.ts";
 
-let server: HubServer;
+let server: WorkerdServer;
 let state: string;
 
 beforeAll(async () => {
   state = await tempStateDir("fhircast-heartbeat");
-  server = await HubServer.start({ persistTo: state, vars: { AUTH_MODE: "open", HEARTBEAT_SECONDS: "1", LOG_LEVEL: "warn" } });
+  server = await startWorkerdHub({ persistTo: state, vars: { AUTH_MODE: "open", HEARTBEAT_SECONDS: "1", LOG_LEVEL: "warn" } });
 });
 
 afterAll(async () => {

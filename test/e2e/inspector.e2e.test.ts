@@ -11,7 +11,8 @@ import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type Browser, chromium, type Locator, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { http, HubServer, removeDir, ROOT, tempStateDir, uniqueTopic } from "../helpers/server";
+import { http, HubServer, removeDir, ROOT, tempStateDir, uniqueTopic, type WorkerdServer } from "../helpers/server";
+import { startWorkerdHub } from "../helpers/node/workerd-hub.ts";
 
 // Callbacks given to page.evaluate/waitForFunction run in the browser; the e2e tsconfig has Node
 // types only, so the few DOM globals they use are declared here (module scope, untyped).
@@ -37,10 +38,14 @@ const POLL = { timeout: WAIT_MS, interval: 50 } as const;
 const SMART_VARS = { ...VARS, AUTH_MODE: "smart", SMART_JWKS_URL: "http://127.0.0.1:9/jwks.json", SMART_ISSUER: "https://issuer.invalid", SMART_AUDIENCE: "fhircast-hub" };
 
 let dir: string;
-let server: HubServer | undefined;
-/** Started beside the first server (one start less in sequence); the last test switches to it. */
+let server: HubServer | WorkerdServer | undefined;
+/**
+ * Started beside the first server (one start less in sequence); the last test switches to it. On
+ * plain workerd (test/helpers/node/workerd-hub.ts), which serves the page through the Worker as the
+ * self-hosted hub does: what it shows is the hub's refusal, not where the page came from.
+ */
 let smartDir: string;
-let smart: Promise<HubServer> | undefined;
+let smart: Promise<WorkerdServer> | undefined;
 let browser: Browser | undefined;
 let page: Page | undefined;
 /** The client package's bundle, as built for the tarball; the page must load exactly this. */
@@ -62,7 +67,7 @@ beforeAll(async () => {
   }
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)`);
   [dir, smartDir] = await Promise.all([tempStateDir("fhircast-inspector"), tempStateDir("fhircast-inspector-smart")]);
-  smart = HubServer.start({ persistTo: smartDir, vars: SMART_VARS });
+  smart = startWorkerdHub({ persistTo: smartDir, vars: SMART_VARS });
   smart.catch(() => undefined); // awaited by the test that uses it
   server = await HubServer.start({ persistTo: dir, vars: VARS });
   browser = await chromium.launch({

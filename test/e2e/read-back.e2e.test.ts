@@ -1,21 +1,22 @@
-// Issue 20, finding 1, on the real local server (wrangler dev, as `npm start` runs it): input the hub
+// Issue 20, finding 1, on the hub on plain workerd (test/helpers/node/workerd-hub.ts: the bundle `wrangler deploy` uploads, `npm start`'s settings): input the hub
 // accepts never makes a later read fail, and what it cannot serve back is refused at publish. The
 // attack shapes of the review — a 10 KB open nesting arrays 5,000 deep, DiagnosticReport-updates of
 // 0.9 MiB each — then GET, the inspector and the replay, also after a restart on the same state.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { devToken, event, HubServer, http, patient, publish, removeDir, subscribe, tempStateDir, uniqueTopic, WsClient } from "../helpers/server";
+import { devToken, event, http, patient, publish, removeDir, subscribe, tempStateDir, uniqueTopic, type WorkerdServer, WsClient } from "../helpers/server";
+import { startWorkerdHub } from "../helpers/node/workerd-hub.ts";
 
 let dir: string;
-let server: HubServer | undefined;
+let server: WorkerdServer | undefined;
 
-function hub(): HubServer {
+function hub(): WorkerdServer {
   if (!server) throw new Error("server is not running");
   return server;
 }
 
 beforeAll(async () => {
   dir = await tempStateDir();
-  server = await HubServer.start({ persistTo: dir });
+  server = await startWorkerdHub({ persistTo: dir });
 });
 
 afterAll(async () => {
@@ -44,7 +45,7 @@ async function expectReadable(topic: string, token: string | undefined) {
   return JSON.parse(get.text) as Record<string, unknown>;
 }
 
-describe("accepted input stays readable (wrangler dev)", () => {
+describe("accepted input stays readable (hub on workerd)", () => {
   it("a 5,000-deep open is refused (400); 0.9 MiB updates are refused at the anchor's limit (413); reads answer, also after a restart", async () => {
     const topic = uniqueTopic("read-back");
     const token = await devToken(hub().origin, topic, SCOPE);
@@ -79,7 +80,7 @@ describe("accepted input stays readable (wrangler dev)", () => {
     const port = hub().port;
     await hub().stop();
     server = undefined;
-    server = await HubServer.start({ persistTo: dir, port });
+    server = await startWorkerdHub({ persistTo: dir, port });
     expect(await expectReadable(topic, token)).toEqual(before);
   }, 120_000);
 });

@@ -1,41 +1,34 @@
-// Ordering, load and stalled subscribers against the real local server (issue 11), loopback only,
-// every run bounded in count and time. The server runs with AUTH_MODE=open (tokens are not what these
+// Ordering, load and stalled subscribers (issue 11) against the hub on plain workerd
+// (test/helpers/node/workerd-hub.ts: the bundle `wrangler deploy` uploads, with `npm start`'s settings),
+// loopback only, every run bounded in count and time. The server runs with AUTH_MODE=open (tokens are not what these
 // runs test; the inspector API is then open), a short TOPIC_IDLE_SECONDS so idle topics are deleted
 // within seconds, and a long ACK_TIMEOUT_SECONDS so a slow machine never turns into ack timeouts.
 // Timings are printed, never asserted.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { currentContext, event, HubServer, patient, publish, removeDir, subscribe, tempStateDir, uniqueTopic, WsClient } from "../helpers/server";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { currentContext, event, patient, publish, removeDir, subscribe, tempStateDir, uniqueTopic, type WorkerdServer, WsClient } from "../helpers/server";
+import { startWorkerdHub } from "../helpers/node/workerd-hub.ts";
 import { rng } from "../helpers/rng";
-import { inspect, latencySummary, pool, sleep, stalledSocket, until, watchReloads, workerdRssMiB } from "./support/reliability";
+import { inspect, latencySummary, pool, sleep, stalledSocket, until, workerdRssMiB } from "./support/reliability";
 
 const IDLE_SECONDS = 3;
 
 let dir: string;
-let server: HubServer | undefined;
+let server: WorkerdServer | undefined;
 const opened: { close: () => void }[] = [];
 
-function hub(): HubServer {
+function hub(): WorkerdServer {
   if (!server) throw new Error("server is not running");
   return server;
 }
 
 beforeAll(async () => {
   dir = await tempStateDir("fhircast-reliability");
-  server = await HubServer.start({
+  server = await startWorkerdHub({
     persistTo: dir,
     vars: { AUTH_MODE: "open", TOPIC_IDLE_SECONDS: String(IDLE_SECONDS), ACK_TIMEOUT_SECONDS: "120", LOG_LEVEL: "warn" },
   });
 });
 
-let reloads: ReturnType<typeof watchReloads>;
-beforeEach(() => {
-  reloads = watchReloads(hub());
-});
-afterEach((ctx) => {
-  reloads.stop();
-  // A reload mid-test drops every socket: say so rather than leave an obscure failure.
-  if (ctx.task.result?.state === "fail") reloads.assertNone();
-});
 
 afterAll(async () => {
   for (const c of opened) c.close();

@@ -1,6 +1,6 @@
 // Issue 24: the SMART launch end to end against a real OpenID provider. oidc-provider plays the EHR's
-// authorization server (test/e2e/support/smart-as.ts, in this process on loopback); the hub (wrangler
-// dev, AUTH_MODE=smart) is configured with nothing but its issuer, audience and introspection
+// authorization server (test/e2e/support/smart-as.ts, in this process on loopback); the hub (on plain
+// workerd, test/helpers/node/workerd-hub.ts, AUTH_MODE=smart) is configured with nothing but its issuer, audience and introspection
 // credentials: it finds the keys and the introspection endpoint by discovery. The test plays the EHR
 // and two apps: the EHR opens a session (topic) and launches each app; each app completes the launch
 // (authorization_code with `launch`, PKCE), reads hub.url and hub.topic from the token response
@@ -11,12 +11,13 @@
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FhircastClient, type ReceivedEvent } from "../../src/client";
-import { freePort, HubServer, http, patient, removeDir, tempStateDir, uniqueTopic } from "../helpers/server";
+import { freePort, http, patient, removeDir, tempStateDir, uniqueTopic, type WorkerdServer } from "../helpers/server";
+import { startWorkerdHub } from "../helpers/node/workerd-hub.ts";
 import { waitUntil } from "../helpers/until";
 import { type AppClient, RESOURCE_JWT, RESOURCE_OPAQUE, RESOURCE_SHORT, SHORT_TTL_SECONDS, type SmartAs, startSmartAs } from "./support/smart-as";
 
 let dir: string;
-let hub: HubServer | undefined;
+let hub: WorkerdServer | undefined;
 let as: SmartAs | undefined;
 const clients: FhircastClient[] = [];
 
@@ -25,7 +26,7 @@ beforeAll(async () => {
   const hubUrl = `http://127.0.0.1:${hubPort}/api/hub`;
   as = await startSmartAs({ port: asPort, hubUrl, audience: hubUrl });
   dir = await tempStateDir("fhircast-smart-e2e");
-  hub = await HubServer.start({
+  hub = await startWorkerdHub({
     persistTo: dir,
     port: hubPort,
     vars: {

@@ -3,7 +3,7 @@
 // has a timeout. Type-checked by test/e2e/tsconfig.json (Node types only).
 import { connect as tcpConnect, type Socket } from "node:net";
 import { randomBytes } from "node:crypto";
-import { type HubServer, http } from "../../helpers/server";
+import { http } from "../../helpers/server";
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -26,7 +26,7 @@ export interface InspectView {
 export { until } from "../../helpers/until";
 
 /** Resident memory (VmRSS, MiB) of the server's workerd processes, summed. */
-export async function workerdRssMiB(server: HubServer): Promise<number> {
+export async function workerdRssMiB(server: { workerdRss(): Promise<number> }): Promise<number> {
   return Math.round(((await server.workerdRss()) / 2 ** 20) * 10) / 10;
 }
 
@@ -94,28 +94,4 @@ export async function pool<T>(n: number, concurrency: number, task: (i: number) 
     }),
   );
   return out;
-}
-
-
-/**
- * Counts `wrangler dev` reloads from now on (it watches the sources: an edit while a run is under way
- * restarts the Worker and drops every WebSocket). A run that saw one says so instead of failing obscurely.
- */
-export function watchReloads(server: HubServer): { count: number; stop: () => void; assertNone: () => void } {
-  const w = {
-    count: 0,
-    stop: () => {
-      server.child.stdout?.off("data", onData);
-      server.child.stderr?.off("data", onData);
-    },
-    assertNone: () => {
-      if (w.count > 0) throw new Error(`wrangler dev reloaded ${w.count} time(s) during this run (a source file changed): every WebSocket was dropped; the run proves nothing, rerun it`);
-    },
-  };
-  const onData = (d: Buffer) => {
-    if (d.toString("utf8").includes("Reloading local server")) w.count++;
-  };
-  server.child.stdout?.on("data", onData);
-  server.child.stderr?.on("data", onData);
-  return w;
 }

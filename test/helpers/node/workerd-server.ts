@@ -64,6 +64,12 @@ export class WorkerdServer {
     return procRss(String(this.child.pid));
   }
 
+  /** Crash: SIGKILL, no chance to flush anything. */
+  kill(): Promise<void> {
+    return this.stop("SIGKILL");
+  }
+
+  /** Stops workerd with `signal` (default SIGTERM; SIGKILL after 5 s if it is still running). */
   async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
     try {
       process.kill(-this.child.pid!, signal);
