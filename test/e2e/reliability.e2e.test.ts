@@ -29,10 +29,11 @@ beforeAll(async () => {
   });
 });
 
-
 afterAll(async () => {
   for (const c of opened) c.close();
-  await server?.stop();
+  // SIGINT (Ctrl-C): workerd ends at once. On SIGTERM it waits for its connections to end, and it
+  // holds a WebSocket's ~10 s after its close: WorkerdServer's 5 s grace, then SIGKILL.
+  await server?.stop("SIGINT");
   if (dir) await removeDir(dir);
 });
 
