@@ -4,7 +4,8 @@
 // load, stalled sockets, SMART launch. A start costs ~0.2 s of CPU, against ~4.3 s for `wrangler dev`
 // (its CLI, esbuild, and a proxy workerd in front of the hub's), on a 2-core machine where `npm test`
 // is bound by CPU (docs/decisions.md "Test run time"). The files about `npm start` itself (hub,
-// inspector, ops, first-hour, the shared hub) keep `wrangler dev` (test/helpers/node/hub-server.ts).
+// inspector, ops, first-hour, the shared hub), the benchmark, and stalled-memory (its RSS bound was
+// set on wrangler dev's processes) keep `wrangler dev` (test/helpers/node/hub-server.ts).
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
