@@ -1,6 +1,6 @@
 // Where things are and scratch space: the project root, free loopback ports, temporary directories,
 // and the environment `npm start` gives wrangler.
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -14,23 +14,66 @@ export const BIN = join(ROOT, "node_modules", ".bin");
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** A free loopback port: bind port 0, read the port the OS chose, release it. */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
+/**
+ * The ports servers listen on: below the kernel's ephemeral range (where port 0 binds and every
+ * outgoing connection takes its local port), so no client socket of the run can take a stopped
+ * server's port before its restart on the same port (`npm start` restarts there). An occasional
+ * "Address already in use" at such a restart, while other files held thousands of connections,
+ * fits that cause.
+ */
+function listenRange(): [number, number] {
+  try {
+    const low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+    if (low > 12_000) return [10_000, low - 1];
+  } catch {
+    // not Linux: the range below is outside every usual default ephemeral range
+  }
+  return [20_000, 32_767];
+}
+
+/** Claims are files in this folder, one per port; a claim older than an hour is a finished run's. */
+const CLAIMS = join(tmpdir(), "fhircast-test-ports");
+const CLAIM_MS = 3_600_000;
+
+/** Claims `port` for this process, across the run's processes (test files run in several). */
+function claim(port: number): boolean {
+  const file = join(CLAIMS, String(port));
+  try {
+    writeFileSync(file, String(process.pid), { flag: "wx" });
+    return true;
+  } catch {
+    try {
+      if (Date.now() - statSync(file).mtimeMs < CLAIM_MS) return false;
+      writeFileSync(file, String(process.pid)); // a stale claim
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** Whether `port` can be bound on loopback now. */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      if (addr === null || typeof addr === "string") {
-        srv.close();
-        reject(new Error("could not read the bound port"));
-        return;
-      }
-      const { port } = addr;
-      srv.close(() => resolvePort(port));
-    });
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
   });
+}
+
+/**
+ * A free loopback port for a server: picked at random below the ephemeral range (listenRange),
+ * claimed so that no other process of the run picks it, and checked to be bindable.
+ */
+export async function freePort(): Promise<number> {
+  mkdirSync(CLAIMS, { recursive: true });
+  const [low, high] = listenRange();
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    if (claim(port) && (await bindable(port))) return port;
+  }
+  throw new Error(`no free port in ${low}–${high} after 200 attempts`);
 }
 
 /**
