@@ -1,8 +1,9 @@
-// End to end: the subscriber client (src/client) against the hub on plain workerd (test/helpers/node/workerd-hub.ts: the bundle `wrangler deploy` uploads, `npm start`'s settings):
-// subscribe and receive with automatic acknowledgements, refusal (409 → the hub's
-// SyncError) and 202 + the app's own SyncError, publish with local validation, content sharing with a
-// version conflict and recovery, close (unsubscribe + 1000), the browser bundle, and, last, a server
-// restart the client recovers from by itself (re-subscribe, replay, reported gap). Every wait has a timeout.
+// End to end: the subscriber client (src/client) against the hub on plain workerd
+// (test/helpers/node/workerd-hub.ts: the bundle `wrangler deploy` uploads, `npm start`'s settings):
+// subscribe and receive with automatic acknowledgements, refusal (409 → the hub's SyncError) and 202
+// + the app's own SyncError, publish with local validation, content sharing with a version conflict
+// and recovery, close (unsubscribe + 1000), the browser bundle, and, last, a server restart the
+// client recovers from by itself (re-subscribe, replay, reported gap). Every wait has a timeout.
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -1,6 +1,8 @@
 // Crash in the middle of a stream (issue 11): several topics publish a stream of opens, content
-// updates (with versions), refused updates and closes against the hub on plain workerd (test/helpers/node/workerd-hub.ts: the bundle `wrangler deploy` uploads, `npm start`'s settings), which is killed
-// with SIGKILL while requests are in flight. After a restart on the same state directory:
+// updates (with versions), refused updates and closes against the hub on plain workerd
+// (test/helpers/node/workerd-hub.ts: the bundle `wrangler deploy` uploads, `npm start`'s settings),
+// which is killed with SIGKILL while requests are in flight. After a restart on the same state
+// directory:
 //  - every event that got a 202 is in the topic's state (open contexts, current context, content,
 //    versions, event log), exactly as a model that applies the 202'd events in order predicts;
 //  - none that was refused (4xx) is;

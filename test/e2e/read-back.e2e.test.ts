@@ -1,7 +1,8 @@
-// Issue 20, finding 1, on the hub on plain workerd (test/helpers/node/workerd-hub.ts: the bundle `wrangler deploy` uploads, `npm start`'s settings): input the hub
-// accepts never makes a later read fail, and what it cannot serve back is refused at publish. The
-// attack shapes of the review — a 10 KB open nesting arrays 5,000 deep, DiagnosticReport-updates of
-// 0.9 MiB each — then GET, the inspector and the replay, also after a restart on the same state.
+// Issue 20, finding 1, on the hub on plain workerd (test/helpers/node/workerd-hub.ts: the bundle
+// `wrangler deploy` uploads, `npm start`'s settings): input the hub accepts never makes a later read
+// fail, and what it cannot serve back is refused at publish. The attack shapes of the review — a 10
+// KB open nesting arrays 5,000 deep, DiagnosticReport-updates of 0.9 MiB each — then GET, the
+// inspector and the replay, also after a restart on the same state.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { devToken, event, http, patient, publish, removeDir, subscribe, tempStateDir, uniqueTopic, type WorkerdServer, WsClient } from "../helpers/server";
 import { startWorkerdHub } from "../helpers/node/workerd-hub.ts";

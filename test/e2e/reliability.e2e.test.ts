@@ -1,9 +1,9 @@
 // Ordering, load and stalled subscribers (issue 11) against the hub on plain workerd
-// (test/helpers/node/workerd-hub.ts: the bundle `wrangler deploy` uploads, with `npm start`'s settings),
-// loopback only, every run bounded in count and time. The server runs with AUTH_MODE=open (tokens are not what these
-// runs test; the inspector API is then open), a short TOPIC_IDLE_SECONDS so idle topics are deleted
-// within seconds, and a long ACK_TIMEOUT_SECONDS so a slow machine never turns into ack timeouts.
-// Timings are printed, never asserted.
+// (test/helpers/node/workerd-hub.ts: the bundle `wrangler deploy` uploads, with `npm start`'s
+// settings), loopback only, every run bounded in count and time. The server runs with AUTH_MODE=open
+// (tokens are not what these runs test; the inspector API is then open), a short TOPIC_IDLE_SECONDS
+// so idle topics are deleted within seconds, and a long ACK_TIMEOUT_SECONDS so a slow machine never
+// turns into ack timeouts. Timings are printed, never asserted.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { currentContext, event, patient, publish, removeDir, subscribe, tempStateDir, uniqueTopic, type WorkerdServer, WsClient } from "../helpers/server";
 import { startWorkerdHub } from "../helpers/node/workerd-hub.ts";
