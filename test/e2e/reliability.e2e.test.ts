@@ -31,9 +31,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of opened) c.close();
-  // SIGINT (Ctrl-C): workerd ends at once. On SIGTERM it waits for its connections to end, and it
-  // holds a WebSocket's ~10 s after its close: WorkerdServer's 5 s grace, then SIGKILL.
-  await server?.stop("SIGINT");
+  await server?.stop();
   if (dir) await removeDir(dir);
 });
 

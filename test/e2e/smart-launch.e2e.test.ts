@@ -1,13 +1,14 @@
-// Issue 24: the SMART launch end to end against a real OpenID provider. oidc-provider plays the EHR's
-// authorization server (test/e2e/support/smart-as.ts, in this process on loopback); the hub (on plain
-// workerd, test/helpers/node/workerd-hub.ts, AUTH_MODE=smart) is configured with nothing but its issuer, audience and introspection
-// credentials: it finds the keys and the introspection endpoint by discovery. The test plays the EHR
-// and two apps: the EHR opens a session (topic) and launches each app; each app completes the launch
-// (authorization_code with `launch`, PKCE), reads hub.url and hub.topic from the token response
-// (https://fhircast.hl7.org/STU3/index.html fhircast.hl7.org/STU3/2-1-SessionDiscovery.html), joins with the project's client (src/client), and
-// they exchange a Patient-open and a DiagnosticReport-update: app A with a JWT access token, app B
-// with an opaque one checked by introspection (RFC 7662). Then a revoked token is refused, a token for
-// another session gets 403, and a provider outage fails closed (503).
+// Issue 24: the SMART launch end to end against a real OpenID provider. oidc-provider plays the
+// EHR's authorization server (test/e2e/support/smart-as.ts, in this process on loopback); the hub
+// (on plain workerd, test/helpers/node/workerd-hub.ts, AUTH_MODE=smart) is configured with nothing
+// but its issuer, audience and introspection credentials: it finds the keys and the introspection
+// endpoint by discovery. The test plays the EHR and two apps: the EHR opens a session (topic) and
+// launches each app; each app completes the launch (authorization_code with `launch`, PKCE), reads
+// hub.url and hub.topic from the token response (https://fhircast.hl7.org/STU3/index.html
+// fhircast.hl7.org/STU3/2-1-SessionDiscovery.html), joins with the project's client (src/client),
+// and they exchange a Patient-open and a DiagnosticReport-update: app A with a JWT access token, app
+// B with an opaque one checked by introspection (RFC 7662). Then a revoked token is refused, a token
+// for another session gets 403, and a provider outage fails closed (503).
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FhircastClient, type ReceivedEvent } from "../../src/client";

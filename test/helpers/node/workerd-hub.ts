@@ -100,7 +100,7 @@ const hub :Workerd.Worker = (
 `;
 }
 
-/** Starts the hub on plain workerd and waits until it answers GET /health. stop() is SIGTERM, kill() SIGKILL. */
+/** Starts the hub on plain workerd and waits until it answers GET /health. stop() is SIGINT (Ctrl-C), kill() SIGKILL. */
 export async function startWorkerdHub(opts: WorkerdHubOptions): Promise<WorkerdServer> {
   const b = await hubBuild();
   // Beside the bundle, which the configuration embeds by a relative name.

@@ -69,8 +69,13 @@ export class WorkerdServer {
     return this.stop("SIGKILL");
   }
 
-  /** Stops workerd with `signal` (default SIGTERM; SIGKILL after 5 s if it is still running). */
-  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+  /**
+   * Stops workerd with `signal`, SIGKILL after 5 s if it is still running. The default is SIGINT
+   * (Ctrl-C): workerd ends at once. On SIGTERM it waits for its open connections to end, and it
+   * holds a WebSocket's ~10 s after its close, so with subscribers about SIGTERM means the 5 s and
+   * then SIGKILL (a test of SIGTERM itself passes it).
+   */
+  async stop(signal: NodeJS.Signals = "SIGINT"): Promise<void> {
     try {
       process.kill(-this.child.pid!, signal);
     } catch {
